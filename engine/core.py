@@ -1,0 +1,214 @@
+"""The :class:`Engine`: parse once, evaluate many.
+
+Building an engine loads, lints and compiles the rules into its own durable_rules host.
+``evaluate`` validates the case (if given as data), derives the assessments, asserts the
+facts in an isolated session, applies the conflict policy and returns a :class:`Report`.
+Nothing is global: two engines share nothing, and an engine may be shared by threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..rules.loader import LoadedRule, Ruleset, load_ruleset
+from ..schemas.case import Case
+from ..schemas.report import Report
+from ..schemas.settings import Settings
+from .assessments import Assessment, assess
+from .errors import CaseError, EvaluationError, TrdCdsError
+from .explain import build_context, derived_id, firing_conditions, why_not
+from .facts import build_facts
+from .policy import POLICY, apply
+from .session import RuleHost
+
+
+class UsageError(TrdCdsError, ValueError):
+    """The library was called wrongly (e.g. a naive evaluation time)."""
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def engine_version() -> str:
+    try:
+        return metadata.version("trd-cds")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic errors as (JSON pointer, message) pairs."""
+    out = []
+    for err in exc.errors():
+        path = "".join(f"/{p}" for p in err["loc"])
+        out.append((path, err["msg"]))
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def parse_case(data: Mapping[str, Any] | Case, source: str = "<case>") -> Case:
+    """Validate case data; raise :class:`CaseError` naming the source and field paths.
+
+    Data is validated in JSON mode (strict: no string-to-number coercion, enums and dates as
+    their JSON strings), so a dict from YAML, JSON or code is judged the same way.
+    """
+    if isinstance(data, Case):
+        return data
+    if not isinstance(data, Mapping):
+        raise CaseError(source, [("", f"a case must be a mapping, got {type(data).__name__}")])
+    try:
+        text = json.dumps(data, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CaseError(source, [("", f"not JSON data: {exc}")]) from exc
+    try:
+        return Case.model_validate_json(text)
+    except ValidationError as exc:
+        raise CaseError(source, validation_errors(exc)) from exc
+
+
+class Engine:
+    """A compiled ruleset, ready to evaluate cases.
+
+    >>> engine = Engine()                                     # the bundled rules
+    >>> report = engine.evaluate(case, at=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    """
+
+    def __init__(
+        self,
+        ruleset: Ruleset | str | Path | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.ruleset = ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
+        self.settings = settings or Settings()
+        self._settings_json = json.loads(self.settings.model_dump_json())
+        self._settings_hash = sha256(canonical_json(self._settings_json))
+        self._version = engine_version()
+        self._rules: dict[str, LoadedRule] = {r.rule.id: r for r in self.ruleset.active}
+        definitions: dict[str, tuple[dict[str, Any], Any]] = {}
+        for loaded in self.ruleset.active:
+            fact_id = derived_id(loaded)
+            derived = None
+            if fact_id is not None:
+                kind = "finding" if fact_id.startswith("finding-") else "gate"
+                derived = (fact_id, {"type": kind, "name": loaded.rule.action.finding})
+            definitions[loaded.rule.id] = (loaded.rule.when, derived)
+        self._host = RuleHost(definitions)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def evaluate(self, case: Case | Mapping[str, Any], at: datetime) -> Report:
+        """Evaluate one case as of ``at`` (timezone-aware; never read from the clock here)."""
+        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+            raise UsageError("evaluate(at=...) needs a timezone-aware datetime")
+        model = parse_case(case)
+        assessment = assess(model, at.date(), self.settings)
+        factset = build_facts(model, assessment)
+        firings, derived = self._host.run(factset.facts, model.case_id)
+        try:
+            return self._report(model, at, assessment, factset, firings, derived)
+        except TrdCdsError:
+            raise
+        except Exception as exc:  # a bug in report building must still name the case
+            raise EvaluationError(
+                f"building the report failed: {type(exc).__name__}: {exc}", case_id=model.case_id
+            ) from exc
+
+    # ------------------------------------------------------------------ report
+
+    def _report(
+        self,
+        case: Case,
+        at: datetime,
+        assessment: Assessment,
+        factset: Any,
+        firings: Any,
+        derived: dict[str, dict[str, Any]],
+    ) -> Report:
+        ctx = build_context(self.ruleset, self._rules, factset, derived, firings)
+        outcome = apply(ctx)
+        recommended = {r["option"] for r in outcome["recommendations"]}
+        findings: list[dict[str, Any]] = [
+            {
+                "name": f.name,
+                "value": f.value,
+                "subject": f.subject,
+                "detail": f.detail,
+                "inputs": [{"pointer": p, "value": v} for p, v in f.inputs],
+                "rules": [],
+            }
+            for f in assessment.findings
+        ]
+        for name, rules in sorted(outcome["derived_by"].items()):
+            findings.append(
+                {"name": name, "value": True, "subject": None, "detail": "derived by rules",
+                 "inputs": [], "rules": rules}
+            )
+        trace = [
+            {
+                "rule": self._rules[f.rule_id].rule.ref,
+                "action": self._rules[f.rule_id].rule.action.kind.value,
+                "produces": _produces(self._rules[f.rule_id]),
+                "conditions": firing_conditions(ctx, f),
+            }
+            for f in firings
+        ]
+        input_hash = sha256(canonical_json(case.model_dump(mode="json")))
+        evaluated_at = at.isoformat()
+        report_id = sha256(
+            canonical_json(
+                [self._version, self.ruleset.content_hash, self._settings_hash, input_hash,
+                 evaluated_at]
+            )
+        ).replace("sha256:", "rpt-")[:36]
+        data = {
+            "case_id": case.case_id,
+            "gates": outcome["gates"],
+            "recommendations": outcome["recommendations"],
+            "cautions": outcome["cautions"],
+            "blocked": outcome["blocked"],
+            "findings": findings,
+            "trace": trace,
+            "why_not": why_not(ctx, recommended, outcome["blocked_map"]),
+            "provenance": {
+                "report_id": report_id,
+                "engine_version": self._version,
+                "ruleset": {
+                    "id": self.ruleset.header.id,
+                    "version": self.ruleset.header.version,
+                    "hash": self.ruleset.content_hash,
+                },
+                "settings": self._settings_json,
+                "settings_hash": self._settings_hash,
+                "input_hash": input_hash,
+                "evaluated_at": evaluated_at,
+                "conflict_policy": list(POLICY),
+            },
+        }
+        return Report.model_validate(data)
+
+
+def _produces(loaded: LoadedRule) -> list[str]:
+    action = loaded.rule.action
+    if action.options:
+        return [o.value for o in action.options]
+    return [f"{action.kind.value}:{action.finding}"]

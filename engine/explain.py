@@ -1,0 +1,288 @@
+"""Explanations: evidence of a firing, the condition-level trace, derivation chains, why-not.
+
+Works on plain dicts (the report is validated once at the end) and on the fact set of one
+evaluation: the case facts, the facts rules derived, and the source of every field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..rules.loader import LoadedRule, Ruleset
+from ..schemas.options import Option
+from ..schemas.rule import ActionKind
+from .conditions import MISSING, Leaf, LeafResult, Pattern, explain, first_failure, leaves
+from .facts import FactSet, Source
+from .session import Firing
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Context:
+    """Everything known after the session ran."""
+
+    ruleset: Ruleset
+    rules: dict[str, LoadedRule]
+    facts: FactSet
+    derived: dict[str, dict[str, Any]]  # fact id -> fact asserted by rules
+    firings: list[Firing]
+    producers: dict[str, list[Firing]]  # derived fact id -> firings that asserted it
+
+    def fact(self, fact_id: str) -> dict[str, Any]:
+        found = self.facts.by_id.get(fact_id)
+        return found if found is not None else self.derived[fact_id]
+
+    def facts_of_type(self, fact_type: str) -> list[dict[str, Any]]:
+        out = [f for f in self.facts.facts if f["type"] == fact_type]
+        out.extend(f for _, f in sorted(self.derived.items()) if f["type"] == fact_type)
+        return out
+
+
+def build_context(
+    ruleset: Ruleset,
+    rules: dict[str, LoadedRule],
+    facts: FactSet,
+    derived: dict[str, dict[str, Any]],
+    firings: list[Firing],
+) -> Context:
+    producers: dict[str, list[Firing]] = {}
+    for firing in firings:
+        fact_id = derived_id(rules[firing.rule_id])
+        if fact_id is not None:
+            producers.setdefault(fact_id, []).append(firing)
+    return Context(ruleset, rules, facts, derived, firings, producers)
+
+
+def derived_id(loaded: LoadedRule) -> str | None:
+    action = loaded.rule.action
+    if action.kind is ActionKind.derive:
+        return f"finding-{action.finding}"
+    if action.kind is ActionKind.gate:
+        return f"gate-{action.finding}"
+    return None
+
+
+# ---------------------------------------------------------------------- values
+
+
+def render_value(value: Any) -> str:
+    if value is MISSING or value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def render_rationale(template: str, ctx: Context, firing: Firing) -> str:
+    """Fill ``{pattern.field}`` placeholders from the facts the firing matched."""
+    matched = {p: ctx.fact(fid) for p, fid in firing.matches}
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if ch == "{" and template.startswith("{{", i):
+            out.append("{")
+            i += 2
+        elif ch == "}" and template.startswith("}}", i):
+            out.append("}")
+            i += 2
+        elif ch == "{":
+            end = template.index("}", i)
+            pattern, _, field = template[i + 1 : end].partition(".")
+            out.append(render_value(matched.get(pattern, {}).get(field, MISSING)))
+            i = end + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------- evidence & trace
+
+
+def _source(ctx: Context, fact_id: str, field: str) -> Source:
+    return ctx.facts.sources.get(fact_id, {}).get(field, Source())
+
+
+def condition_result(
+    ctx: Context, pattern: Pattern, fact_id: str | None, result: LeafResult
+) -> Json:
+    fact_type = pattern.fact_type or ""
+    src = _source(ctx, fact_id, result.leaf.field) if fact_id else Source()
+    finding = src.finding
+    if fact_type in ("finding", "gate") and result.leaf.field == "name":
+        finding = str(result.leaf.value)
+    missing = result.actual is MISSING
+    return {
+        "pattern": pattern.name,
+        "fact_id": fact_id or "",
+        "condition": result.leaf.render(fact_type),
+        "field": result.leaf.field,
+        "value": None if missing else result.actual,
+        "missing": missing,
+        "ok": result.ok,
+        "pointer": src.pointer,
+        "finding": finding,
+    }
+
+
+def firing_conditions(ctx: Context, firing: Firing) -> list[Json]:
+    loaded = ctx.rules[firing.rule_id]
+    patterns = {p.name: p for p in loaded.condition.patterns}
+    out: list[Json] = []
+    for name, fact_id in firing.matches:
+        pattern = patterns[name]
+        for result in explain(pattern.expr, ctx.fact(fact_id)):
+            out.append(condition_result(ctx, pattern, fact_id, result))
+    return out
+
+
+def firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
+    """The case facts one firing matched (the ``type`` pins left out)."""
+    loaded = ctx.rules[firing.rule_id]
+    patterns = {p.name: p for p in loaded.condition.patterns}
+    out: list[Json] = []
+    for name, fact_id in firing.matches:
+        pattern = patterns[name]
+        fact = ctx.fact(fact_id)
+        fact_type = pattern.fact_type
+        for result in explain(pattern.expr, fact):
+            field = result.leaf.field
+            if field == "type" or not result.ok:
+                continue
+            src = _source(ctx, fact_id, field)
+            finding = src.finding
+            if fact_type in ("finding", "gate"):
+                finding = str(fact.get("name"))
+            out.append(
+                {
+                    "fact": f"{fact_type}.{field}",
+                    "value": fact.get(field),
+                    "pointer": src.pointer,
+                    "finding": finding,
+                    "subject": src.subject,
+                }
+            )
+    return out
+
+
+def chain(ctx: Context, firing: Firing) -> list[Firing]:
+    """The firing and every firing it depends on through derived facts, ancestors first."""
+    order: list[Firing] = []
+    seen: set[Firing] = set()
+
+    def visit(f: Firing) -> None:
+        if f in seen:
+            return
+        seen.add(f)
+        for _, fact_id in f.matches:
+            for producer in ctx.producers.get(fact_id, []):
+                visit(producer)
+        order.append(f)
+
+    visit(firing)
+    return order
+
+
+def dedupe(items: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    seen: set[str] = set()
+    for item in items:
+        key = repr(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------------- why-not
+
+
+def first_unmet(ctx: Context, loaded: LoadedRule) -> tuple[Json | None, str | None]:
+    """The first condition of a rule (that did not fire) the facts do not meet, and a note."""
+    for pattern in loaded.condition.patterns:
+        unmet = _pattern_unmet(ctx, pattern)
+        if unmet is not None:
+            return unmet  # 'all': the first pattern without a match; 'any': none matched
+    return None, "all conditions are met"
+
+
+def _pattern_unmet(ctx: Context, pattern: Pattern) -> tuple[Json, str | None] | None:
+    """``None`` if some fact matches ``pattern``; else its most nearly met failing condition."""
+    candidates = ctx.facts_of_type(pattern.fact_type or "")
+    if not candidates:
+        leaf = LeafResult(Leaf("type", "$eq", pattern.fact_type), MISSING, False)
+        note = f"no {pattern.fact_type} fact: {_absent_note(ctx, pattern)}"
+        return condition_result(ctx, pattern, None, leaf), note
+    best: tuple[int, str, LeafResult] | None = None
+    written = leaves(pattern.expr)
+    for fact in candidates:
+        failure = first_failure(pattern.expr, fact)
+        if failure is None:
+            return None
+        position = written.index(failure.leaf)
+        if best is None or position > best[0]:
+            best = (position, str(fact["id"]), failure)
+    assert best is not None
+    return condition_result(ctx, pattern, best[1], best[2]), None
+
+
+def _absent_note(ctx: Context, pattern: Pattern) -> str:
+    if pattern.fact_type not in ("finding", "gate"):
+        return "no such item in the case"
+    names = [lf.value for lf in leaves(pattern.expr) if lf.field == "name"]
+    producers = sorted(
+        r.rule.ref
+        for r in ctx.ruleset.active
+        if names and derived_id(r) == f"{pattern.fact_type}-{names[0]}"
+    )
+    what = names[0] if names else "?"
+    return f"{pattern.fact_type} {what!r} was not derived (derived by {', '.join(producers)})"
+
+
+def why_not(
+    ctx: Context,
+    recommended: set[Option],
+    blocked: dict[Option, Json],
+) -> list[Json]:
+    """An explanation for every vocabulary option that is not recommended."""
+    recommenders: dict[Option, list[LoadedRule]] = {}
+    for loaded in ctx.ruleset.active:
+        if loaded.rule.action.kind is ActionKind.recommend:
+            for option in loaded.rule.action.options:
+                recommenders.setdefault(option, []).append(loaded)
+    out: list[Json] = []
+    for option in Option:
+        if option in recommended:
+            continue
+        if option in blocked:
+            b = blocked[option]
+            out.append(
+                {
+                    "option": option,
+                    "status": "blocked",
+                    "blocked_by": b["rules"],
+                    "reasons": b["reasons"],
+                    "candidates": [],
+                }
+            )
+            continue
+        candidates = []
+        for loaded in sorted(recommenders.get(option, []), key=lambda r: r.rule.id):
+            unmet, note = first_unmet(ctx, loaded)
+            candidates.append({"rule": loaded.rule.ref, "unmet": unmet, "note": note})
+        out.append(
+            {
+                "option": option,
+                "status": "not_triggered" if candidates else "no_rule",
+                "blocked_by": [],
+                "reasons": [],
+                "candidates": candidates,
+            }
+        )
+    return out

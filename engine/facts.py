@@ -1,0 +1,239 @@
+"""Case → facts: flat, JSON-safe dicts with ids from a fixed vocabulary.
+
+Every field of every fact remembers where it came from: a JSON pointer into the input case, or
+the derived finding that computed it. That is what lets a report name, for each
+recommendation, the case facts that produced it.
+
+Fences (DESIGN.md, "durable_rules: known behaviour"):
+
+* #2/#3 fact ids come from :func:`fact_id_vocabulary` (``patient``, ``ad_trial-0``, ...),
+  which a test proves free of durable_rules' 32-bit FNV-1 hash collisions;
+* #6 numbers are asserted as numbers (ints/floats, never strings, never Decimal/datetime/inf):
+  :func:`coerce` enforces the kind declared in the fact model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..schemas.case import MAX_TRIALS, Case
+from ..schemas.facts import SINGLETON_TYPES, FieldSpec, field_specs
+from .assessments import Assessment
+from .errors import EvaluationError
+
+LIST_FACTS: dict[str, str] = {
+    # fact type -> case list it comes from
+    "ad_trial": "antidepressant_trials",
+    "psychotherapy_trial": "psychotherapy_trials",
+    "ect_course": "ect_courses",
+    "augmentation": "augmentations",
+}
+
+_SECTION: dict[str, str] = {
+    # singleton fact type -> case section its fields come from (1:1 field names)
+    "patient": "patient",
+    "diagnosis": "diagnosis",
+    "comorbidity": "comorbidities",
+    "features": "clinical_features",
+    "contraindication": "contraindications",
+    "preference": "preferences",
+    "psychosocial": "psychosocial",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a fact field's value comes from: an input pointer or a derived finding."""
+
+    pointer: str | None = None
+    finding: str | None = None
+    subject: str | None = None
+
+
+@dataclass
+class FactSet:
+    facts: list[dict[str, Any]]
+    sources: dict[str, dict[str, Source]]
+    by_id: dict[str, dict[str, Any]]
+
+
+def fact_id_vocabulary(finding_names: frozenset[str], gate_names: tuple[str, ...]) -> list[str]:
+    """Every fact id an evaluation can use. Fixed and finite, so it can be collision-tested."""
+    ids = list(SINGLETON_TYPES)
+    for fact_type in LIST_FACTS:
+        ids.extend(f"{fact_type}-{i}" for i in range(MAX_TRIALS))
+    ids.extend(f"finding-{name}" for name in sorted(finding_names))
+    ids.extend(f"gate-{name}" for name in gate_names)
+    return ids
+
+
+def fnv1_32(text: str) -> int:
+    """durable_rules' string hash (FNV-1, 32 bit; ``src/rules/state.c``)."""
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        h ^= byte if byte < 128 else byte - 256  # C ``char`` is signed here
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+@cache
+def _specs(fact_type: str) -> dict[str, FieldSpec]:
+    return field_specs(fact_type)
+
+
+def coerce(fact_type: str, name: str, value: Any) -> Any:
+    """The value as durable_rules must see it: bool/int/float/str per the fact model."""
+    spec = _specs(fact_type)[name]
+    kind = spec.kind
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            ok = math.isfinite(value)
+    else:
+        if hasattr(value, "value") and isinstance(value.value, str):  # Enum
+            value = value.value
+        ok = isinstance(value, str) and (spec.choices is None or value in spec.choices)
+    if not ok:
+        raise EvaluationError(
+            f"fact {fact_type}.{name} would be asserted as {value!r}, expected {kind}"
+        )
+    return value
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.facts: list[dict[str, Any]] = []
+        self.sources: dict[str, dict[str, Source]] = {}
+
+    def add(self, fact_id: str, fact_type: str, fields: dict[str, tuple[Any, Source]]) -> None:
+        fact: dict[str, Any] = {"id": fact_id, "type": fact_type}
+        sources: dict[str, Source] = {}
+        for name, (value, source) in fields.items():
+            if value is None:
+                continue  # absent: conditions on it do not match; why-not says "missing"
+            fact[name] = coerce(fact_type, name, value)
+            sources[name] = source
+        self.facts.append(fact)
+        self.sources[fact_id] = sources
+
+
+def build_facts(case: Case, assessment: Assessment) -> FactSet:
+    """All facts of one case, in a fixed order, with the source of every field."""
+    b = _Builder()
+    for fact_type, section in _SECTION.items():
+        model = getattr(case, section)
+        fields = {
+            name: (getattr(model, name), Source(pointer=f"/{section}/{name}"))
+            for name in _specs(fact_type)
+            if name != "type"
+        }
+        b.add(fact_type, fact_type, fields)
+
+    months_src = (
+        Source(finding="episode_months")
+        if case.episode.onset_date is not None
+        else Source(pointer="/episode/duration_months")
+    )
+    b.add(
+        "episode",
+        "episode",
+        {
+            "duration_months": (assessment.episode_months, months_src),
+            "prior_episodes": (case.episode.prior_episodes, Source("/episode/prior_episodes")),
+            "state": (case.episode.state, Source("/episode/state")),
+            "severity": (case.episode.severity, Source("/episode/severity")),
+        },
+    )
+
+    risk_src = {
+        "cssrs_level": Source(finding="cssrs_level"),
+        "phq9_item9": Source(finding="phq9_item9"),
+        "clinician_judges_imminent_risk": Source("/suicide_risk/clinician_judges_imminent_risk"),
+        "behaviour_recent": Source(finding="cssrs_level"),
+    }
+    b.add(
+        "risk",
+        "risk",
+        {
+            name: (value, risk_src.get(name, Source(f"/suicide_risk/cssrs/{name}")))
+            for name, value in assessment.risk.items()
+        },
+    )
+    if "phq9_item9" in assessment.risk:
+        for i, m in enumerate(case.measurements):
+            if m.instrument.value == "phq9" and m.timepoint.value == "current":
+                b.sources["risk"]["phq9_item9"] = Source(f"/measurements/{i}/item9")
+
+    b.add(
+        "assessment",
+        "assessment",
+        {name: (value, Source(finding=name)) for name, value in assessment.values.items()},
+    )
+
+    for i, (trial, a) in enumerate(zip(case.antidepressant_trials, assessment.ad_trials, strict=True)):
+        ptr = f"/antidepressant_trials/{i}"
+        derived = Source(finding="ad_trial_adequacy", subject=ptr)
+        b.add(
+            f"ad_trial-{i}",
+            "ad_trial",
+            {
+                "drug_class": (trial.drug_class, Source(f"{ptr}/drug_class")),
+                "episode": (trial.episode, Source(f"{ptr}/episode")),
+                "outcome": (trial.outcome, Source(f"{ptr}/outcome")),
+                "weeks_at_dose": (trial.weeks_at_dose, Source(f"{ptr}/weeks_at_dose")),
+                "adherence": (trial.adherence, Source(f"{ptr}/adherence")),
+                "adequate": (a.adequate, derived),
+                "failed": (a.failed, derived),
+                "adequacy_issue": (a.issue, derived),
+            },
+        )
+    for i, (pt, a) in enumerate(
+        zip(case.psychotherapy_trials, assessment.psychotherapy_trials, strict=True)
+    ):
+        ptr = f"/psychotherapy_trials/{i}"
+        derived = Source(finding="psychotherapy_trial_adequacy", subject=ptr)
+        b.add(
+            f"psychotherapy_trial-{i}",
+            "psychotherapy_trial",
+            {
+                "modality": (pt.modality, Source(f"{ptr}/modality")),
+                "episode": (pt.episode, Source(f"{ptr}/episode")),
+                "outcome": (pt.outcome, Source(f"{ptr}/outcome")),
+                "sessions": (pt.sessions, Source(f"{ptr}/sessions")),
+                "weeks": (pt.weeks, Source(f"{ptr}/weeks")),
+                "adequate": (a.adequate, derived),
+                "failed": (a.failed, derived),
+                "adequacy_issue": (a.issue, derived),
+            },
+        )
+    for i, (course, failed) in enumerate(zip(case.ect_courses, assessment.ect_failed, strict=True)):
+        ptr = f"/ect_courses/{i}"
+        b.add(
+            f"ect_course-{i}",
+            "ect_course",
+            {
+                "laterality": (course.laterality, Source(f"{ptr}/laterality")),
+                "episode": (course.episode, Source(f"{ptr}/episode")),
+                "outcome": (course.outcome, Source(f"{ptr}/outcome")),
+                "failed": (failed, Source(finding="failed_ect", subject=ptr)),
+            },
+        )
+    for i, aug in enumerate(case.augmentations):
+        ptr = f"/augmentations/{i}"
+        b.add(
+            f"augmentation-{i}",
+            "augmentation",
+            {
+                "agent": (aug.agent, Source(f"{ptr}/agent")),
+                "episode": (aug.episode, Source(f"{ptr}/episode")),
+            },
+        )
+    return FactSet(b.facts, b.sources, {f["id"]: f for f in b.facts})

@@ -1,0 +1,410 @@
+"""The case: the clinical facts one evaluation is about (input).
+
+Follows ``shared/domain-reference.md`` v1.0: §2 (trials, adequacy, response), §3 (staging
+inputs), §5 (therapy indications), §6 (C-SSRS screener, pathway-changing conditions) and the
+option vocabulary of §10.
+
+Every model is strict: unknown fields are rejected, ranges are enforced and cross-field rules
+(C-SSRS skip logic, PHQ-9 item 9 only on PHQ-9, pregnancy vs sex, ...) are checked, so a bad
+file fails with a field path instead of producing a quietly wrong recommendation.
+
+Optional booleans are tri-state on purpose: ``None`` means *not recorded*, which the why-not
+explanation reports as "missing", distinct from ``False`` (recorded as absent).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1"
+
+#: Upper bounds on list lengths: they keep the fact-id vocabulary finite (and tested
+#: collision-free, see ``engine.facts``) and bound the work one case can cause.
+MAX_TRIALS = 40
+MAX_MEASUREMENTS = 40
+
+# Dates arrive as ISO strings from JSON and as ``date`` objects from YAML.
+LaxDate = Annotated[date, Field(strict=False)]
+Flag = Annotated[bool | None, Field(default=None)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Sex(str, Enum):
+    female = "female"
+    male = "male"
+    intersex = "intersex"
+    unknown = "unknown"
+
+
+class PrimaryDiagnosis(str, Enum):
+    """``mdd`` is unipolar major depressive disorder, the scope of the TRD ladder."""
+
+    mdd = "mdd"
+    bipolar = "bipolar"
+    other = "other"
+
+
+class EpisodeState(str, Enum):
+    depressed = "depressed"
+    partial_remission = "partial_remission"
+    remission = "remission"
+
+
+class Severity(str, Enum):
+    """Clinician-rated severity category (the MSM severity dimension, §3.2)."""
+
+    subsyndromal = "subsyndromal"
+    mild = "mild"
+    moderate = "moderate"
+    severe = "severe"
+
+
+class Instrument(str, Enum):
+    phq9 = "phq9"
+    madrs = "madrs"
+    hamd17 = "hamd17"
+    qids_sr16 = "qids_sr16"
+
+
+#: Score ranges per instrument (§2.3–§2.4).
+INSTRUMENT_RANGES: dict[Instrument, tuple[int, int]] = {
+    Instrument.phq9: (0, 27),
+    Instrument.madrs: (0, 60),
+    Instrument.hamd17: (0, 52),
+    Instrument.qids_sr16: (0, 27),
+}
+
+
+class Timepoint(str, Enum):
+    baseline = "baseline"
+    current = "current"
+
+
+class EpisodeRef(str, Enum):
+    current = "current"
+    previous = "previous"
+
+
+class DrugClass(str, Enum):
+    """Classes used by Thase–Rush staging (§3.1)."""
+
+    ssri = "ssri"
+    snri = "snri"
+    tca = "tca"
+    maoi = "maoi"
+    other = "other"
+
+
+class Adherence(str, Enum):
+    """``good`` means the person takes at least 80 % of doses (§2.2)."""
+
+    good = "good"
+    partial = "partial"
+    poor = "poor"
+    unknown = "unknown"
+
+
+class TrialOutcome(str, Enum):
+    """Outcome of a treatment trial; §10 defines which count as failure."""
+
+    no_response = "no_response"
+    partial_response = "partial_response"
+    response_without_remission = "response_without_remission"
+    remission = "remission"
+    stopped_intolerance = "stopped_intolerance"
+    ongoing = "ongoing"
+
+
+class AugmentationAgent(str, Enum):
+    lithium = "lithium"
+    second_generation_antipsychotic = "second_generation_antipsychotic"
+    liothyronine = "liothyronine"
+    lamotrigine = "lamotrigine"
+    second_antidepressant = "second_antidepressant"
+    other = "other"
+
+
+class EctLaterality(str, Enum):
+    bilateral = "bilateral"
+    right_unilateral = "right_unilateral"
+    bifrontal = "bifrontal"
+
+
+class PsychotherapyModality(str, Enum):
+    cbt = "cbt"
+    dbt = "dbt"
+    psychodynamic = "psychodynamic"
+    ipt = "ipt"
+    mbct = "mbct"
+    act = "act"
+    emdr = "emdr"
+    behavioural_activation = "behavioural_activation"
+    problem_solving = "problem_solving"
+    supportive_counselling = "supportive_counselling"
+    other = "other"
+
+
+class PersonalityDisorder(str, Enum):
+    none = "none"
+    borderline = "borderline"
+    other = "other"
+
+
+class Patient(_Model):
+    """Who the case is about. ``id`` is pseudonymised in the audit log (keyed hash)."""
+
+    id: str | None = Field(default=None, min_length=1, max_length=128)
+    age: int = Field(ge=0, le=120, description="Age in completed years.")
+    sex: Sex = Sex.unknown
+    pregnant: Flag
+    breastfeeding: Flag
+
+    @model_validator(mode="after")
+    def _pregnancy_needs_possible_sex(self) -> Patient:
+        if self.sex is Sex.male and (self.pregnant or self.breastfeeding):
+            raise ValueError("pregnant/breastfeeding is true but sex is 'male'")
+        return self
+
+
+class Diagnosis(_Model):
+    primary: PrimaryDiagnosis
+    psychotic_features: Flag
+    catatonic_features: Flag
+    not_eating_or_drinking: Flag
+
+
+class Episode(_Model):
+    """The current depressive episode. Give ``onset_date`` or ``duration_months``."""
+
+    onset_date: LaxDate | None = None
+    duration_months: int | None = Field(
+        default=None, ge=0, le=1200, description="Completed months since onset."
+    )
+    prior_episodes: int | None = Field(
+        default=None, ge=0, le=100, description="Depressive episodes before the current one."
+    )
+    state: EpisodeState = EpisodeState.depressed
+    severity: Severity | None = Field(
+        default=None, description="Clinician-rated severity at episode baseline (MSM)."
+    )
+
+    @model_validator(mode="after")
+    def _one_duration(self) -> Episode:
+        if self.onset_date is not None and self.duration_months is not None:
+            raise ValueError("give onset_date or duration_months, not both")
+        if self.onset_date is None and self.duration_months is None:
+            raise ValueError("give onset_date or duration_months")
+        return self
+
+
+class Measurement(_Model):
+    instrument: Instrument
+    timepoint: Timepoint
+    score: int
+    date: LaxDate | None = None
+    item9: int | None = Field(
+        default=None, ge=0, le=3, description="PHQ-9 item 9 (thoughts of death/self-harm)."
+    )
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Measurement:
+        low, high = INSTRUMENT_RANGES[self.instrument]
+        if not low <= self.score <= high:
+            raise ValueError(
+                f"score {self.score} is outside the {self.instrument.value} range {low}–{high}"
+            )
+        if self.item9 is not None:
+            if self.instrument is not Instrument.phq9:
+                raise ValueError("item9 is only defined for phq9")
+            if self.item9 > self.score:
+                raise ValueError("item9 cannot exceed the PHQ-9 total score")
+        return self
+
+
+class AntidepressantTrial(_Model):
+    drug: str = Field(min_length=1, max_length=80)
+    drug_class: DrugClass
+    dose_adequate: bool | None = Field(
+        default=None, description="At or above the recognised therapeutic dose (NG222 1.9.1)."
+    )
+    weeks_at_dose: float | None = Field(default=None, ge=0, le=520)
+    adherence: Adherence = Adherence.unknown
+    outcome: TrialOutcome
+    episode: EpisodeRef = EpisodeRef.current
+
+
+class Augmentation(_Model):
+    agent: AugmentationAgent
+    drug: str | None = Field(default=None, min_length=1, max_length=80)
+    episode: EpisodeRef = EpisodeRef.current
+    outcome: TrialOutcome | None = None
+
+    @model_validator(mode="after")
+    def _named_if_other(self) -> Augmentation:
+        if self.agent is AugmentationAgent.other and self.drug is None:
+            raise ValueError("agent 'other' needs the drug name")
+        return self
+
+
+class EctCourse(_Model):
+    laterality: EctLaterality
+    sessions: int | None = Field(default=None, ge=1, le=60)
+    outcome: TrialOutcome
+    episode: EpisodeRef = EpisodeRef.current
+
+
+class PsychotherapyTrial(_Model):
+    modality: PsychotherapyModality
+    sessions: int = Field(ge=0, le=500)
+    weeks: float = Field(ge=0, le=520)
+    outcome: TrialOutcome
+    episode: EpisodeRef = EpisodeRef.current
+
+
+class Cssrs(_Model):
+    """C-SSRS screener (§6.2). Items 1–5 refer to the past month."""
+
+    wish_to_be_dead: bool
+    active_suicidal_thoughts: bool
+    method: bool | None = None
+    intent: bool | None = None
+    plan: bool | None = Field(default=None, description="Intent with a specific plan.")
+    behaviour: bool = Field(description="Item 6: any suicidal behaviour (lifetime).")
+    behaviour_within_3_months: bool | None = None
+    last_behaviour_date: LaxDate | None = None
+
+    @model_validator(mode="after")
+    def _skip_logic(self) -> Cssrs:
+        if not self.active_suicidal_thoughts and (self.method or self.intent or self.plan):
+            raise ValueError(
+                "C-SSRS items 3–5 are only asked after a 'yes' to item 2 (active_suicidal_thoughts)"
+            )
+        if not self.behaviour and (
+            self.behaviour_within_3_months or self.last_behaviour_date is not None
+        ):
+            raise ValueError("behaviour timing given but behaviour is false")
+        if self.behaviour and self.behaviour_within_3_months is None and (
+            self.last_behaviour_date is None
+        ):
+            raise ValueError(
+                "behaviour is true: give behaviour_within_3_months or last_behaviour_date"
+            )
+        return self
+
+
+class SuicideRisk(_Model):
+    cssrs: Cssrs | None = None
+    clinician_judges_imminent_risk: Flag
+
+
+class Comorbidities(_Model):
+    anxiety_disorder: Flag
+    substance_use_disorder: Flag
+    alcohol_use_disorder: Flag
+    ptsd: Flag
+    trauma_history: Flag
+    personality_disorder: PersonalityDisorder | None = None
+    chronic_pain_or_illness: Flag
+    medical_comorbidity: Flag = Field(
+        default=None, description="Significant physical illness relevant to ECT anaesthesia."
+    )
+    seizure_history: Flag
+
+
+class ClinicalFeatures(_Model):
+    """Presentation features that match psychotherapies to the person (§5)."""
+
+    rumination: Flag
+    negative_automatic_thoughts: Flag
+    avoidance: Flag
+    emotion_dysregulation: Flag
+    recurrent_self_harm: Flag
+    longstanding_relational_patterns: Flag
+    wishes_insight: Flag
+    experiential_avoidance: Flag
+    values_disengagement: Flag
+    unresolved_trauma_memories: Flag
+    prior_good_ect_response: Flag
+
+
+class Contraindications(_Model):
+    """TMS (§4.5) and esketamine (label) relevant findings."""
+
+    metal_in_or_near_head: Flag
+    cochlear_implant: Flag
+    implanted_stimulator: Flag = Field(default=None, description="DBS, VNS or similar.")
+    cardiac_pacemaker_or_icd: Flag
+    aneurysmal_vascular_disease: Flag
+    arteriovenous_malformation: Flag
+    intracerebral_haemorrhage_history: Flag
+
+
+class Preferences(_Model):
+    declines_medication: Flag
+    declines_ect: Flag
+    prefers_psychotherapy: Flag
+
+
+class Psychosocial(_Model):
+    """IPT's four problem areas (§5)."""
+
+    grief: Flag
+    role_transition: Flag
+    interpersonal_dispute: Flag
+    social_isolation: Flag
+
+
+class Case(_Model):
+    """One patient case: the complete input of one evaluation."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    patient: Patient
+    diagnosis: Diagnosis
+    episode: Episode
+    measurements: list[Measurement] = Field(default_factory=list, max_length=MAX_MEASUREMENTS)
+    antidepressant_trials: list[AntidepressantTrial] = Field(
+        default_factory=list, max_length=MAX_TRIALS
+    )
+    augmentations: list[Augmentation] = Field(default_factory=list, max_length=MAX_TRIALS)
+    ect_courses: list[EctCourse] = Field(default_factory=list, max_length=MAX_TRIALS)
+    psychotherapy_trials: list[PsychotherapyTrial] = Field(
+        default_factory=list, max_length=MAX_TRIALS
+    )
+    suicide_risk: SuicideRisk = Field(default_factory=SuicideRisk)
+    comorbidities: Comorbidities = Field(default_factory=Comorbidities)
+    clinical_features: ClinicalFeatures = Field(default_factory=ClinicalFeatures)
+    contraindications: Contraindications = Field(default_factory=Contraindications)
+    preferences: Preferences = Field(default_factory=Preferences)
+    psychosocial: Psychosocial = Field(default_factory=Psychosocial)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Case:
+        seen: set[tuple[Instrument, Timepoint]] = set()
+        for m in self.measurements:
+            key = (m.instrument, m.timepoint)
+            if key in seen:
+                raise ValueError(
+                    f"two {m.timepoint.value} measurements for {m.instrument.value}: "
+                    "give one baseline and one current score per instrument"
+                )
+            seen.add(key)
+        for inst in Instrument:
+            base = self._measurement(inst, Timepoint.baseline)
+            cur = self._measurement(inst, Timepoint.current)
+            if base and cur and base.date and cur.date and base.date > cur.date:
+                raise ValueError(f"{inst.value} baseline date is after the current date")
+        return self
+
+    def _measurement(self, instrument: Instrument, timepoint: Timepoint) -> Measurement | None:
+        for m in self.measurements:
+            if m.instrument is instrument and m.timepoint is timepoint:
+                return m
+        return None

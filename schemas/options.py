@@ -1,0 +1,116 @@
+"""The recommendation vocabulary (``shared/domain-reference.md`` §10) and the escalation tiers.
+
+Each code is one thing a clinician could do. Tiers follow the synthesised escalation ladder of
+§4.6: a recommendation's rule names its tier, and reports sort by (tier, vocabulary order).
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Option(str, Enum):
+    urgent_crisis_referral = "urgent_crisis_referral"
+    safety_assessment_and_plan = "safety_assessment_and_plan"
+    specialist_mental_health_referral = "specialist_mental_health_referral"
+    medical_assessment = "medical_assessment"
+    bipolar_disorder_pathway = "bipolar_disorder_pathway"
+    perinatal_specialist_input = "perinatal_specialist_input"
+    personality_disorder_specialist_programme = "personality_disorder_specialist_programme"
+    diagnostic_and_adherence_review = "diagnostic_and_adherence_review"
+    complete_adequate_antidepressant_trial = "complete_adequate_antidepressant_trial"
+    first_line_depression_treatment = "first_line_depression_treatment"
+    antidepressant_switch_or_optimisation = "antidepressant_switch_or_optimisation"
+    pharmacological_augmentation = "pharmacological_augmentation"
+    antidepressant_plus_antipsychotic = "antidepressant_plus_antipsychotic"
+    esketamine = "esketamine"
+    lorazepam_challenge = "lorazepam_challenge"
+    relapse_prevention_maintenance = "relapse_prevention_maintenance"
+    cbt = "cbt"
+    dbt = "dbt"
+    psychodynamic_therapy = "psychodynamic_therapy"
+    ipt = "ipt"
+    mbct = "mbct"
+    act = "act"
+    emdr = "emdr"
+    integrated_medication_and_therapy = "integrated_medication_and_therapy"
+    comorbidity_integrated_treatment = "comorbidity_integrated_treatment"
+    substance_use_treatment = "substance_use_treatment"
+    tms = "tms"
+    ect = "ect"
+    supportive_therapeutic_relationship = "supportive_therapeutic_relationship"
+    holistic_adjuncts = "holistic_adjuncts"
+
+
+OPTION_MEANING: dict[Option, str] = {
+    Option.urgent_crisis_referral: "Same-day/emergency specialist mental-health (and, if "
+    "needed, medical) assessment; consider crisis team or inpatient care.",
+    Option.safety_assessment_and_plan: "Direct suicide-risk assessment, collaborative safety "
+    "plan, means restriction, limited medication quantities, more frequent contact.",
+    Option.specialist_mental_health_referral: "Referral to secondary/specialist (or tertiary "
+    "TRD) psychiatric services.",
+    Option.medical_assessment: "Physical-health assessment and management (hydration, "
+    "nutrition, medical causes).",
+    Option.bipolar_disorder_pathway: "Route to bipolar-depression management "
+    "(mood-stabiliser/antipsychotic based, specialist).",
+    Option.perinatal_specialist_input: "Perinatal psychiatry input for risk-benefit decisions "
+    "in pregnancy/breastfeeding.",
+    Option.personality_disorder_specialist_programme: "Referral to a specialist "
+    "personality-disorder treatment programme.",
+    Option.diagnostic_and_adherence_review: "Review diagnosis, adherence, dose, comorbid and "
+    "psychosocial factors before labelling resistance.",
+    Option.complete_adequate_antidepressant_trial: "Optimise dose, duration and adherence so "
+    "that an adequate antidepressant trial is achieved.",
+    Option.first_line_depression_treatment: "First-line treatment for a new/untreated episode "
+    "chosen by severity and preference (psychotherapy and/or antidepressant).",
+    Option.antidepressant_switch_or_optimisation: "Increase dose, switch within class or to "
+    "another class.",
+    Option.pharmacological_augmentation: "Add lithium, a second-generation antipsychotic, a "
+    "second antidepressant, liothyronine or lamotrigine (specialist).",
+    Option.antidepressant_plus_antipsychotic: "Combination of an antidepressant with an "
+    "antipsychotic (psychotic depression).",
+    Option.esketamine: "Intranasal esketamine (REMS setting).",
+    Option.lorazepam_challenge: "Benzodiazepine (lorazepam) challenge/treatment for catatonia.",
+    Option.relapse_prevention_maintenance: "Continue the treatment that produced "
+    "remission/response; relapse-prevention plan.",
+    Option.cbt: "Cognitive behavioural therapy.",
+    Option.dbt: "Dialectical behaviour therapy.",
+    Option.psychodynamic_therapy: "(Short-term) psychodynamic psychotherapy.",
+    Option.ipt: "Interpersonal psychotherapy.",
+    Option.mbct: "Mindfulness-based cognitive therapy.",
+    Option.act: "Acceptance and commitment therapy.",
+    Option.emdr: "Eye movement desensitisation and reprocessing.",
+    Option.integrated_medication_and_therapy: "Coordinated antidepressant + psychotherapy with "
+    "psychiatrist-therapist collaboration.",
+    Option.comorbidity_integrated_treatment: "Concurrent, coordinated treatment of comorbid "
+    "anxiety or substance use within the same plan.",
+    Option.substance_use_treatment: "Specific treatment for the substance use disorder.",
+    Option.tms: "Repetitive transcranial magnetic stimulation.",
+    Option.ect: "Electroconvulsive therapy.",
+    Option.supportive_therapeutic_relationship: "Explicit focus on a warm, consistent "
+    "therapeutic alliance.",
+    Option.holistic_adjuncts: "Exercise, nutrition, mindfulness practice, sleep and "
+    "stress-reduction measures.",
+}
+
+#: Options that come first, before stabilisation, when safety escalation is gated (§6.3).
+SAFETY_FIRST: frozenset[Option] = frozenset(
+    {Option.urgent_crisis_referral, Option.safety_assessment_and_plan}
+)
+
+#: Vocabulary order, used as the tie-break inside a tier.
+OPTION_RANK: dict[Option, int] = {opt: i for i, opt in enumerate(Option)}
+
+
+class Tier(IntEnum):
+    """Steps of the escalation ladder (§4.6); lower comes first in a report."""
+
+    safety = 0
+    pathway = 1
+    verify_resistance = 2
+    structured_psychotherapy = 3
+    integrated_care = 4
+    innovative_psychotherapy = 5
+    neuromodulation_and_pharmacology = 6
+    ect_and_esketamine = 7
+    always_on = 8
