@@ -70,7 +70,7 @@ def derived_id(loaded: LoadedRule) -> str | None:
 
 def render_value(value: Any) -> str:
     if value is MISSING or value is None:
-        return "missing"
+        return "not recorded"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():

@@ -117,10 +117,10 @@ class _Builder:
         fact: dict[str, Any] = {"id": fact_id, "type": fact_type}
         sources: dict[str, Source] = {}
         for name, (value, source) in fields.items():
+            sources[name] = source  # also for absent values: why-not names where data goes
             if value is None:
                 continue  # absent: conditions on it do not match; why-not says "missing"
             fact[name] = coerce(fact_type, name, value)
-            sources[name] = source
         self.facts.append(fact)
         self.sources[fact_id] = sources
 
@@ -163,8 +163,12 @@ def build_facts(case: Case, assessment: Assessment) -> FactSet:
         "risk",
         "risk",
         {
-            name: (value, risk_src.get(name, Source(f"/suicide_risk/cssrs/{name}")))
-            for name, value in assessment.risk.items()
+            name: (
+                assessment.risk.get(name),
+                risk_src.get(name, Source(f"/suicide_risk/cssrs/{name}")),
+            )
+            for name in _specs("risk")
+            if name != "type"
         },
     )
     if "phq9_item9" in assessment.risk:

@@ -1,0 +1,162 @@
+"""Human-readable renderings of a report (plain text for terminals, Markdown for documents)."""
+
+from __future__ import annotations
+
+from ..schemas.options import OPTION_MEANING
+from ..schemas.report import Evidence, Report, WhyNot
+
+
+def _evidence(e: Evidence) -> str:
+    where = e.pointer or (f"finding {e.finding}" if e.finding else "derived")
+    if e.subject and not e.pointer:
+        where += f" of {e.subject}"
+    return f"{e.fact} = {_value(e.value)}  [{where}]"
+
+
+def _value(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def text(report: Report, *, verbose: bool = False) -> str:
+    """Plain text for a terminal: gates, ordered recommendations, cautions, blocks."""
+    p = report.provenance
+    lines = [
+        f"Case {report.case_id}  (report {p.report_id})",
+        f"Evaluated at {p.evaluated_at} with ruleset {p.ruleset.id} {p.ruleset.version} "
+        f"({p.ruleset.hash[:19]}), engine {p.engine_version}",
+        report.disclaimer,
+        "",
+    ]
+    if report.gates:
+        lines.append("GATES")
+        for g in report.gates:
+            lines.append(f"  ! {g.gate}  ({', '.join(g.rules)})")
+            for r in g.rationale:
+                lines.append(f"      {r}")
+        lines.append("")
+    lines.append("RECOMMENDATIONS")
+    for rec in report.recommendations:
+        flag = "  [after stabilisation]" if rec.after_stabilisation else ""
+        lines.append(f"  {rec.order:>2}. {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}")
+        lines.append(f"      {OPTION_MEANING[rec.option]}")
+        for r in rec.rationale:
+            lines.append(f"      - {r}")
+        for c in rec.cautions:
+            lines.append(f"      caution: {c}")
+        lines.append(f"      rules: {', '.join(rec.rules)}")
+        if verbose:
+            for e in rec.evidence:
+                lines.append(f"      fact: {_evidence(e)}")
+            for c in rec.citations:
+                lines.append(f"      source: {c}")
+    if report.blocked:
+        lines += ["", "NOT RECOMMENDED (blocked)"]
+        for b in report.blocked:
+            lines.append(f"  x {b.option.value}  ({', '.join(b.rules)})")
+            for r in b.reasons:
+                lines.append(f"      {r}")
+    if report.cautions:
+        lines += ["", "CAUTIONS"]
+        for c in report.cautions:
+            lines.append(f"  * {c.option.value}: {c.rationale}  ({c.rules[-1]})")
+    key = {f.name: f.value for f in report.findings if f.subject is None}
+    lines += [
+        "",
+        "FINDINGS",
+        f"  TRD (>=2 adequate failures): {_value(key.get('trd_2'))}; inadequate response: "
+        f"{_value(key.get('inadequate_response'))}; adequate failed antidepressants: "
+        f"{_value(key.get('adequate_failed_ad_trials'))}",
+        f"  Maudsley: {_value(key.get('msm_total'))} ({_value(key.get('msm_band'))}); "
+        f"Thase-Rush stage: {_value(key.get('thase_rush_stage'))}; "
+        f"C-SSRS: {_value(key.get('cssrs_level'))}; response: {_value(key.get('response_status'))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: Report) -> str:
+    """Markdown for notes and reviews."""
+    p = report.provenance
+    out = [
+        f"# Decision support report — case `{report.case_id}`",
+        "",
+        f"> {report.disclaimer}",
+        "",
+        f"- Report `{p.report_id}`, evaluated at `{p.evaluated_at}`",
+        f"- Ruleset `{p.ruleset.id}` {p.ruleset.version} (`{p.ruleset.hash}`), "
+        f"engine {p.engine_version}",
+        "",
+    ]
+    if report.gates:
+        out += ["## Gates", ""]
+        for g in report.gates:
+            out.append(f"- **{g.gate}** — {' '.join(g.rationale)} ({', '.join(g.rules)})")
+        out.append("")
+    out += ["## Recommendations", "", "| # | option | strength | tier | rules |", "|---|---|---|---|---|"]
+    for rec in report.recommendations:
+        after = " (after stabilisation)" if rec.after_stabilisation else ""
+        out.append(
+            f"| {rec.order} | `{rec.option.value}`{after} | {rec.strength.value} | {rec.tier} | "
+            f"{', '.join(f'`{r}`' for r in rec.rules)} |"
+        )
+    out.append("")
+    for rec in report.recommendations:
+        out += [f"### {rec.order}. `{rec.option.value}`", ""]
+        out += [f"- {r}" for r in rec.rationale]
+        out += [f"- **Caution:** {c}" for c in rec.cautions]
+        if rec.evidence:
+            out.append("- Facts: " + "; ".join(f"`{_evidence(e)}`" for e in rec.evidence))
+        out.append("- Sources: " + "; ".join(rec.citations))
+        out.append("")
+    if report.blocked:
+        out += ["## Not recommended", ""]
+        for b in report.blocked:
+            out.append(f"- `{b.option.value}` — {' '.join(b.reasons)} ({', '.join(b.rules)})")
+        out.append("")
+    if report.cautions:
+        out += ["## Cautions", ""]
+        for c in report.cautions:
+            out.append(f"- `{c.option.value}` — {c.rationale} ({', '.join(c.rules)})")
+        out.append("")
+    out += ["## Findings", "", "| finding | value | detail |", "|---|---|---|"]
+    for f in report.findings:
+        if f.subject is None:
+            out.append(f"| {f.name} | {_value(f.value)} | {f.detail or ''} |")
+    return "\n".join(out) + "\n"
+
+
+def why_not_text(report: Report, option: str) -> str:
+    """Why an option was, or was not, recommended."""
+    for rec in report.recommendations:
+        if rec.option.value == option:
+            lines = [f"{option}: RECOMMENDED (#{rec.order}, {rec.strength.value})"]
+            lines += [f"  - {r}" for r in rec.rationale]
+            lines.append(f"  rules: {', '.join(rec.rules)}")
+            lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
+            lines += [f"  caution: {c}" for c in rec.cautions]
+            return "\n".join(lines) + "\n"
+    entry: WhyNot | None = next((w for w in report.why_not if w.option.value == option), None)
+    assert entry is not None
+    if entry.status == "blocked":
+        lines = [f"{option}: BLOCKED by {', '.join(entry.blocked_by)}"]
+        lines += [f"  - {r}" for r in entry.reasons]
+        return "\n".join(lines) + "\n"
+    if entry.status == "no_rule":
+        return f"{option}: NOT RECOMMENDED — no active rule recommends it\n"
+    lines = [f"{option}: NOT RECOMMENDED — no rule that recommends it fired"]
+    for cand in entry.candidates:
+        u = cand.unmet
+        if u is None:
+            lines.append(f"  {cand.rule}: {cand.note}")
+            continue
+        seen = "missing" if u.missing else _value(u.value)
+        where = u.pointer or (f"finding {u.finding}" if u.finding else u.fact_id or "no fact")
+        lines.append(f"  {cand.rule}: needs {u.condition}; saw {seen}  [{where}]")
+        if cand.note:
+            lines.append(f"      {cand.note}")
+    return "\n".join(lines) + "\n"
