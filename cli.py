@@ -63,15 +63,21 @@ def _engine(rules: str | None, settings_file: str | None) -> Engine:
 
 def engine_options(func: F) -> F:
     func = click.option(
-        "--rules", "rules", type=click.Path(exists=True, file_okay=False),
+        "--rules",
+        "rules",
+        type=click.Path(exists=True, file_okay=False),
         help="Rules folder (default: the bundled rules).",
     )(func)
     func = click.option(
-        "--settings", "settings_file", type=click.Path(exists=True, dir_okay=False),
+        "--settings",
+        "settings_file",
+        type=click.Path(exists=True, dir_okay=False),
         help="YAML/JSON file of settings (thresholds) to override.",
     )(func)
     func = click.option(
-        "--at", "at", metavar="ISO-DATETIME",
+        "--at",
+        "at",
+        metavar="ISO-DATETIME",
         help="Evaluation time (timezone-aware). Default: now, in UTC. Give it for "
         "reproducible reports.",
     )(func)
@@ -95,16 +101,26 @@ def main() -> None:
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown"]), default="text",
-    show_default=True, help="json: one report (an array for several); jsonl: one line per case.",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl", "markdown"]),
+    default="text",
+    show_default=True,
+    help="json: one report (an array for several); jsonl: one line per case.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Text format: show facts and sources too.")
 @click.option(
-    "-o", "--output-dir", type=click.Path(file_okay=False),
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
     help="Write one <case file stem>.report.json per case here instead of printing reports.",
 )
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False),
-              help="Append one audit record per evaluation to this log (.sqlite or .jsonl).")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(dir_okay=False),
+    help="Append one audit record per evaluation to this log (.sqlite or .jsonl).",
+)
 @engine_options
 def evaluate(
     cases: tuple[str, ...],
@@ -128,9 +144,11 @@ def evaluate(
     failed = 0
     reports: list[str] = []
     show_bar = len(sources) > 1 and sys.stderr.isatty()
-    with click.progressbar(sources, label="evaluating", file=sys.stderr) if show_bar else (
-        _nullbar(sources)
-    ) as bar:
+    with (
+        click.progressbar(sources, label="evaluating", file=sys.stderr)
+        if show_bar
+        else (_NullBar(sources)) as bar
+    ):
         for source in bar:
             try:
                 case = load_case(source)
@@ -164,7 +182,7 @@ def evaluate(
     sys.exit(EXIT_CASE_FAILED if failed else EXIT_OK)
 
 
-class _nullbar:
+class _NullBar:
     def __init__(self, items: list[CaseSource]) -> None:
         self.items = items
 
@@ -212,10 +230,16 @@ def validate(cases: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("case")
-@click.option("--option", "option", required=True,
-              type=click.Choice([o.value for o in Option]), help="Option code (§10 vocabulary).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--option",
+    "option",
+    required=True,
+    type=click.Choice([o.value for o in Option]),
+    help="Option code (§10 vocabulary).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @engine_options
 def explain(
     case: str, option: str, fmt: str, rules: str | None, settings_file: str | None, at: str | None
@@ -231,8 +255,10 @@ def explain(
         sys.exit(EXIT_CASE_FAILED)
     if fmt == "json":
         rec = [r for r in report.recommendations if r.option.value == option]
-        data = rec[0].model_dump(mode="json") if rec else next(
-            w.model_dump(mode="json") for w in report.why_not if w.option.value == option
+        data = (
+            rec[0].model_dump(mode="json")
+            if rec
+            else next(w.model_dump(mode="json") for w in report.why_not if w.option.value == option)
         )
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -281,7 +307,7 @@ def rules_show(rule_id: str, rules_dir: str | None) -> None:
 def rules_lint(rules_dir: str | None) -> None:
     """Lint a rules folder (default: the bundled rules)."""
     try:
-        header, loaded, problems = lint_rules(Path(rules_dir) if rules_dir else None)
+        _header, loaded, problems = lint_rules(Path(rules_dir) if rules_dir else None)
     except RuleDefinitionError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CASE_FAILED)

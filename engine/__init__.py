@@ -17,7 +17,7 @@ from ..schemas.settings import Settings
 from .core import Engine, UsageError, parse_case
 from .errors import (
     CaseError,
-    EngineFailure,
+    EngineError,
     EvaluationError,
     RuleDefinitionError,
     RuleLintError,
@@ -28,7 +28,7 @@ __all__ = [
     "Case",
     "CaseError",
     "Engine",
-    "EngineFailure",
+    "EngineError",
     "EvaluationError",
     "Option",
     "Report",

@@ -180,12 +180,22 @@ def _trial_detail(adequate: bool, failed: bool, issue: str | None, outcome: Tria
 
 _BANDS: dict[Instrument, tuple[tuple[int, str], ...]] = {
     # (lowest score of band, band name), ascending. §2.4.
-    Instrument.phq9: ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately_severe"),
-                      (20, "severe")),
+    Instrument.phq9: (
+        (0, "minimal"),
+        (5, "mild"),
+        (10, "moderate"),
+        (15, "moderately_severe"),
+        (20, "severe"),
+    ),
     Instrument.madrs: ((0, "none"), (7, "mild"), (20, "moderate"), (35, "severe")),
     Instrument.hamd17: ((0, "none"), (8, "mild"), (17, "moderate"), (24, "severe")),
-    Instrument.qids_sr16: ((0, "none"), (6, "mild"), (11, "moderate"), (16, "severe"),
-                           (21, "very_severe")),
+    Instrument.qids_sr16: (
+        (0, "none"),
+        (6, "mild"),
+        (11, "moderate"),
+        (16, "severe"),
+        (21, "very_severe"),
+    ),
 }
 
 SEVERE_BANDS = frozenset({"severe", "very_severe"})
@@ -331,18 +341,22 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
     if ep.onset_date is not None:
         months = completed_months(ep.onset_date, at)
         findings.append(
-            Finding("episode_months", months, month_inputs_for(case, months),
-                    detail=f"completed months from onset to {at.isoformat()}")
+            Finding(
+                "episode_months",
+                months,
+                month_inputs_for(case, months),
+                detail=f"completed months from onset to {at.isoformat()}",
+            )
         )
     else:
         months = ep.duration_months or 0
-        findings.append(
-            Finding("episode_months", months, (("/episode/duration_months", months),))
-        )
+        findings.append(Finding("episode_months", months, (("/episode/duration_months", months),)))
 
     # Trials
     ad = [assess_ad_trial(t, i, settings) for i, t in enumerate(case.antidepressant_trials)]
-    pt = [assess_psychotherapy_trial(t, i, settings) for i, t in enumerate(case.psychotherapy_trials)]
+    pt = [
+        assess_psychotherapy_trial(t, i, settings) for i, t in enumerate(case.psychotherapy_trials)
+    ]
     findings.extend(a.finding for a in ad)
     findings.extend(a.finding for a in pt)
     current_ad = [
@@ -354,11 +368,13 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
     inadequate_failed = [i for i, t, a in current_ad if not a.adequate and a.failed]
     intolerance = [i for i, t, a in current_ad if t.outcome is TrialOutcome.stopped_intolerance]
     pt_failed = [
-        i for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
+        i
+        for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
         if a.adequate and a.failed
     ]
     pt_inadequate = [
-        i for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
+        i
+        for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
         if t.episode is EpisodeRef.current and not a.adequate
     ]
 
@@ -416,13 +432,13 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
             ect_current.append(i)
         if failed and course.laterality is EctLaterality.bilateral:
             bilateral_failed_idx.append(i)
-    aug_current = [
-        i for i, a in enumerate(case.augmentations) if a.episode is EpisodeRef.current
-    ]
+    aug_current = [i for i, a in enumerate(case.augmentations) if a.episode is EpisodeRef.current]
     findings.append(
         Finding("augmentation_used", bool(aug_current), trial_inputs("augmentations", aug_current))
     )
-    findings.append(Finding("ect_used", bool(ect_current), trial_inputs("ect_courses", ect_current)))
+    findings.append(
+        Finding("ect_used", bool(ect_current), trial_inputs("ect_courses", ect_current))
+    )
     failed_ect_idx = [i for i, f in enumerate(ect_failed) if f]
     findings.append(
         Finding("failed_ect", bool(failed_ect_idx), trial_inputs("ect_courses", failed_ect_idx))
@@ -484,9 +500,7 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
         )
         findings.append(Finding("response_status", status, tuple(inputs), detail=detail))
         break
-    in_remission = status == "remission" if status is not None else (
-        ep.state.value == "remission"
-    )
+    in_remission = status == "remission" if status is not None else (ep.state.value == "remission")
     remission_inputs: tuple[Input, ...] = (
         (("/episode/state", ep.state.value),) if status is None else ()
     )
@@ -565,7 +579,9 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
         *trial_inputs("ect_courses", ect_current),
     )
     findings.append(Finding("msm_total", msm_total, msm_inputs, detail=msm_detail))
-    findings.append(Finding("msm_band", msm_b, msm_inputs, detail="mild 3–6, moderate 7–10, severe 11–15"))
+    findings.append(
+        Finding("msm_band", msm_b, msm_inputs, detail="mild 3–6, moderate 7–10, severe 11–15")
+    )
 
     # Thase–Rush (§3.1)
     stage: int | None = None
@@ -607,8 +623,15 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
         )
         cssrs_inputs: list[Input] = [
             (f"/suicide_risk/cssrs/{name}", getattr(c, name))
-            for name in ("wish_to_be_dead", "active_suicidal_thoughts", "method", "intent",
-                         "plan", "behaviour", "behaviour_within_3_months")
+            for name in (
+                "wish_to_be_dead",
+                "active_suicidal_thoughts",
+                "method",
+                "intent",
+                "plan",
+                "behaviour",
+                "behaviour_within_3_months",
+            )
         ]
         if c.last_behaviour_date is not None:
             cssrs_inputs.append(
@@ -625,18 +648,30 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
     # Named criteria used by rules, computed here so thresholds stay settings (§10).
     chronic = months > 24
     findings.append(
-        Finding("chronic", chronic, month_inputs_for(case, months),
-                detail="episode longer than 24 months (MSM 'chronic', §3.2)")
+        Finding(
+            "chronic",
+            chronic,
+            month_inputs_for(case, months),
+            detail="episode longer than 24 months (MSM 'chronic', §3.2)",
+        )
     )
     recurrent = (ep.prior_episodes or 0) >= settings.mbct_min_prior_episodes
     findings.append(
-        Finding("recurrent_episodes", recurrent, (("/episode/prior_episodes", ep.prior_episodes),),
-                detail=f"≥{settings.mbct_min_prior_episodes} prior episodes (CG90, §5)")
+        Finding(
+            "recurrent_episodes",
+            recurrent,
+            (("/episode/prior_episodes", ep.prior_episodes),),
+            detail=f"≥{settings.mbct_min_prior_episodes} prior episodes (CG90, §5)",
+        )
     )
     older = case.patient.age >= settings.older_age_years
     findings.append(
-        Finding("older_age", older, (("/patient/age", case.patient.age),),
-                detail=f"age ≥ {settings.older_age_years} (setting older_age_years)")
+        Finding(
+            "older_age",
+            older,
+            (("/patient/age", case.patient.age),),
+            detail=f"age ≥ {settings.older_age_years} (setting older_age_years)",
+        )
     )
     failed_modality: dict[str, list[int]] = {
         m: [] for m in ("cbt", "dbt", "psychodynamic", "ipt", "mbct", "act", "emdr")
@@ -647,8 +682,12 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
             failed_modality[modality].append(i)
     for modality, idx in failed_modality.items():
         findings.append(
-            Finding(f"{modality}_failed", bool(idx), trial_inputs("psychotherapy_trials", idx),
-                    detail=f"adequate {modality} trial failed in the current episode")
+            Finding(
+                f"{modality}_failed",
+                bool(idx),
+                trial_inputs("psychotherapy_trials", idx),
+                detail=f"adequate {modality} trial failed in the current episode",
+            )
         )
 
     values: dict[str, Any] = {

@@ -122,7 +122,7 @@ def parse(when: Mapping[str, Any]) -> Condition:
     """Parse and check the structure of a rule's ``when`` (no fact-model checks here)."""
     if not isinstance(when, Mapping) or len(when) != 1:
         raise ConditionSyntaxError("'when' must have exactly one key: 'all' or 'any'")
-    (mode, items), = when.items()
+    ((mode, items),) = when.items()
     if mode in UNSAFE:
         raise ConditionSyntaxError(UNSAFE[mode], mode)
     if mode not in ("all", "any"):
@@ -135,7 +135,7 @@ def parse(when: Mapping[str, Any]) -> Condition:
         path = f"{mode}[{i}]"
         if not isinstance(item, Mapping) or len(item) != 1:
             raise ConditionSyntaxError("a pattern is one {name: expression} mapping", path)
-        (name, expr), = item.items()
+        ((name, expr),) = item.items()
         if not isinstance(name, str):
             raise ConditionSyntaxError("a pattern name must be a string", path)
         if name in UNSAFE:
@@ -155,7 +155,7 @@ def _check_expr(expr: Any, path: str) -> None:
         raise ConditionSyntaxError(
             "an expression is one mapping with one key (join several with $and)", path
         )
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key in UNSAFE:
         raise ConditionSyntaxError(UNSAFE[key], path)
     if key in ("$and", "$or"):
@@ -167,7 +167,7 @@ def _check_expr(expr: Any, path: str) -> None:
     if key in COMPARISONS or key in EXISTENCE:
         if not isinstance(body, Mapping) or len(body) != 1:
             raise ConditionSyntaxError(f"{key} takes one {{field: value}} mapping", path)
-        (field, value), = body.items()
+        ((field, value),) = body.items()
         _check_field_name(field, path)
         if key in EXISTENCE:
             return
@@ -201,28 +201,28 @@ def _check_literal(value: Any, path: str) -> None:
 
 def _pinned_type(expr: Mapping[str, Any]) -> str | None:
     """The fact type a pattern pins with a top-level ``{"type": ...}`` equality."""
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key == "type" and isinstance(body, str):
         return body
     if key == "$and":
         for sub in body:
-            (k, v), = sub.items()
+            ((k, v),) = sub.items()
             if k == "type" and isinstance(v, str):
                 return v
     return None
 
 
 def leaf_of(expr: Mapping[str, Any]) -> Leaf:
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key in COMPARISONS or key in EXISTENCE:
-        (field, value), = body.items()
+        ((field, value),) = body.items()
         return Leaf(field, key, None if key in EXISTENCE else value)
     return Leaf(key, "$eq", body)
 
 
 def leaves(expr: Mapping[str, Any]) -> list[Leaf]:
     """All leaves of an expression, depth first, in written order."""
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key in ("$and", "$or"):
         out: list[Leaf] = []
         for sub in body:
@@ -262,7 +262,7 @@ def check_leaf(leaf: Leaf, fact: Mapping[str, Any]) -> LeafResult:
 
 
 def evaluate(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key == "$and":
         return all(evaluate(sub, fact) for sub in body)
     if key == "$or":
@@ -280,7 +280,7 @@ def first_failure(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> LeafResul
 
     For ``$or`` with no true branch, the first failing leaf of the first branch is reported.
     """
-    (key, body), = expr.items()
+    ((key, body),) = expr.items()
     if key == "$and":
         for sub in body:
             failure = first_failure(sub, fact)

@@ -160,8 +160,14 @@ class Engine:
         ]
         for name, rules in sorted(outcome["derived_by"].items()):
             findings.append(
-                {"name": name, "value": True, "subject": None, "detail": "derived by rules",
-                 "inputs": [], "rules": rules}
+                {
+                    "name": name,
+                    "value": True,
+                    "subject": None,
+                    "detail": "derived by rules",
+                    "inputs": [],
+                    "rules": rules,
+                }
             )
         trace = [
             {
@@ -176,8 +182,13 @@ class Engine:
         evaluated_at = at.isoformat()
         report_id = sha256(
             canonical_json(
-                [self._version, self.ruleset.content_hash, self._settings_hash, input_hash,
-                 evaluated_at]
+                [
+                    self._version,
+                    self.ruleset.content_hash,
+                    self._settings_hash,
+                    input_hash,
+                    evaluated_at,
+                ]
             )
         ).replace("sha256:", "rpt-")[:36]
         data = {

@@ -5,9 +5,9 @@
     │   └── RuleLintError           ... collected lint problems (``.problems``)
     ├── CaseError                   a case is invalid (carries source, field path)
     └── EvaluationError             evaluating a valid case failed (carries case id, rule id)
-        └── EngineFailure           durable_rules itself failed (wrapped, never raw)
+        └── EngineError           durable_rules itself failed (wrapped, never raw)
 
-durable_rules exceptions never escape raw: the engine wraps them in ``EngineFailure``.
+durable_rules exceptions never escape raw: the engine wraps them in ``EngineError``.
 """
 
 from __future__ import annotations
@@ -92,5 +92,5 @@ class EvaluationError(TrdCdsError):
         self.rule_id = rule_id
 
 
-class EngineFailure(EvaluationError):
+class EngineError(EvaluationError):
     """durable_rules raised or reported an error; the original is the ``__cause__``."""

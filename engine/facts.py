@@ -182,7 +182,9 @@ def build_facts(case: Case, assessment: Assessment) -> FactSet:
         {name: (value, Source(finding=name)) for name, value in assessment.values.items()},
     )
 
-    for i, (trial, a) in enumerate(zip(case.antidepressant_trials, assessment.ad_trials, strict=True)):
+    for i, (trial, a) in enumerate(
+        zip(case.antidepressant_trials, assessment.ad_trials, strict=True)
+    ):
         ptr = f"/antidepressant_trials/{i}"
         derived = Source(finding="ad_trial_adequacy", subject=ptr)
         b.add(

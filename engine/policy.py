@@ -54,12 +54,20 @@ def apply(ctx: Context) -> dict[str, Any]:
         rules, evidence, citations = _contribution(ctx, fchain)
         rationale = render_rationale(rule.rationale, ctx, firing)
         if action.kind is ActionKind.recommend:
-            assert action.tier is not None and rule.strength is not None
+            assert action.tier is not None
+            assert rule.strength is not None
             for option in action.options:
                 entry = recs.setdefault(
                     option,
-                    {"tier": action.tier, "strength": rule.strength, "rationale": [],
-                     "rules": [], "evidence": [], "citations": [], "own_rules": []},
+                    {
+                        "tier": action.tier,
+                        "strength": rule.strength,
+                        "rationale": [],
+                        "rules": [],
+                        "evidence": [],
+                        "citations": [],
+                        "own_rules": [],
+                    },
                 )
                 entry["tier"] = min(entry["tier"], action.tier)
                 if rule.strength is Strength.offer:
@@ -81,8 +89,13 @@ def apply(ctx: Context) -> dict[str, Any]:
         elif action.kind is ActionKind.caution:
             for option in action.options:
                 cautions.append(
-                    {"option": option, "rules": rules, "rationale": rationale,
-                     "evidence": dedupe(evidence), "citations": dedupe(citations)}
+                    {
+                        "option": option,
+                        "rules": rules,
+                        "rationale": rationale,
+                        "evidence": dedupe(evidence),
+                        "citations": dedupe(citations),
+                    }
                 )
         elif action.kind is ActionKind.gate:
             name = action.finding or ""
@@ -99,8 +112,10 @@ def apply(ctx: Context) -> dict[str, Any]:
     safety_first = "safety_escalation_first" in gates
     ordered = sorted(
         (opt for opt in recs if opt not in blocks),
-        key=lambda o: (Tier.safety if safety_first and o in SAFETY_FIRST else recs[o]["tier"],
-                       OPTION_RANK[o]),
+        key=lambda o: (
+            Tier.safety if safety_first and o in SAFETY_FIRST else recs[o]["tier"],
+            OPTION_RANK[o],
+        ),
     )
     cautions.sort(key=lambda c: (OPTION_RANK[c["option"]], c["rules"]))
     caution_text: dict[Option, list[str]] = {}
@@ -143,8 +158,13 @@ def apply(ctx: Context) -> dict[str, Any]:
     for name in sorted(gates):
         g = gates[name]
         gate_list.append(
-            {**g, "rules": dedupe(g["rules"]), "rationale": dedupe(g["rationale"]),
-             "evidence": dedupe(g["evidence"]), "citations": dedupe(g["citations"])}
+            {
+                **g,
+                "rules": dedupe(g["rules"]),
+                "rationale": dedupe(g["rationale"]),
+                "evidence": dedupe(g["evidence"]),
+                "citations": dedupe(g["citations"]),
+            }
         )
     return {
         "gates": gate_list,

@@ -43,7 +43,9 @@ def text(report: Report, *, verbose: bool = False) -> str:
     lines.append("RECOMMENDATIONS")
     for rec in report.recommendations:
         flag = "  [after stabilisation]" if rec.after_stabilisation else ""
-        lines.append(f"  {rec.order:>2}. {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}")
+        lines.append(
+            f"  {rec.order:>2}. {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}"
+        )
         lines.append(f"      {OPTION_MEANING[rec.option]}")
         for r in rec.rationale:
             lines.append(f"      - {r}")
@@ -63,8 +65,8 @@ def text(report: Report, *, verbose: bool = False) -> str:
                 lines.append(f"      {r}")
     if report.cautions:
         lines += ["", "CAUTIONS"]
-        for c in report.cautions:
-            lines.append(f"  * {c.option.value}: {c.rationale}  ({c.rules[-1]})")
+        for caution in report.cautions:
+            lines.append(f"  * {caution.option.value}: {caution.rationale}  ({caution.rules[-1]})")
     key = {f.name: f.value for f in report.findings if f.subject is None}
     lines += [
         "",
@@ -97,7 +99,12 @@ def markdown(report: Report) -> str:
         for g in report.gates:
             out.append(f"- **{g.gate}** — {' '.join(g.rationale)} ({', '.join(g.rules)})")
         out.append("")
-    out += ["## Recommendations", "", "| # | option | strength | tier | rules |", "|---|---|---|---|---|"]
+    out += [
+        "## Recommendations",
+        "",
+        "| # | option | strength | tier | rules |",
+        "|---|---|---|---|---|",
+    ]
     for rec in report.recommendations:
         after = " (after stabilisation)" if rec.after_stabilisation else ""
         out.append(

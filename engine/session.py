@@ -23,6 +23,7 @@ the engine must fence") is implemented here or in ``facts``:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from .errors import EngineFailure, EvaluationError
+from .errors import EngineError, EvaluationError
 
 SESSION_ID = "case"
 RULESET_NAME = "trd"
@@ -94,7 +95,7 @@ class RuleHost:
         try:
             self._host = SyncHost({RULESET_NAME: compiled})
         except Exception as exc:
-            raise EngineFailure(f"durable_rules refused the ruleset: {exc}") from exc
+            raise EngineError(f"durable_rules refused the ruleset: {exc}") from exc
 
     # ------------------------------------------------------------------ actions
 
@@ -140,19 +141,21 @@ class RuleHost:
                 try:
                     self._host.assert_facts(RULESET_NAME, batch)
                     state = self._host.get_state(RULESET_NAME, SESSION_ID)
-                except (durable_engine.MessageNotHandledException,
-                        durable_engine.MessageObservedException) as exc:
-                    raise EngineFailure(
+                except (
+                    durable_engine.MessageNotHandledException,
+                    durable_engine.MessageObservedException,
+                ) as exc:
+                    raise EngineError(
                         f"durable_rules did not accept the facts: {exc.message}", case_id=case_id
                     ) from exc
                 except Exception as exc:  # durable_rules_engine.error and friends
                     if run.error is not None:
                         raise self._wrapped(run, case_id) from run.error
-                    raise EngineFailure(f"durable_rules failed: {exc}", case_id=case_id) from exc
+                    raise EngineError(f"durable_rules failed: {exc}", case_id=case_id) from exc
                 if run.error is not None:
                     raise self._wrapped(run, case_id) from run.error
                 if "exception" in state:  # fence #5, belt and braces
-                    raise EngineFailure(
+                    raise EngineError(
                         f"a rule action failed inside durable_rules: {state['exception']}",
                         case_id=case_id,
                     )
@@ -176,10 +179,8 @@ class RuleHost:
         )
 
     def _delete_state(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # no state left is the goal
             self._host.delete_state(RULESET_NAME, SESSION_ID)
-        except Exception:  # noqa: BLE001, S110 - no state is the goal
-            pass
 
     def has_state(self) -> bool:
         """Whether a session is live (for the leak regression tests)."""
@@ -195,4 +196,3 @@ class RuleHost:
         except Exception:
             return []
         return facts
-

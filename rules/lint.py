@@ -51,12 +51,10 @@ class RuleLinter:
     ) -> None:
         self.problems.append(LintProblem(file, rule_id, message, line, hint, severity))
 
-    def check(
-        self, rules: list[tuple[Rule, str, int | None]]
-    ) -> dict[str, Condition]:
+    def check(self, rules: list[tuple[Rule, str, int | None]]) -> dict[str, Condition]:
         """Lint ``(rule, file, line)`` triples; returns parsed conditions of the usable rules."""
         seen: dict[str, str] = {}
-        derived = {
+        derived: set[str] = {
             r.action.finding
             for r, _, _ in rules
             if r.action.kind is ActionKind.derive
@@ -88,7 +86,7 @@ class RuleLinter:
         self,
         rule: Rule,
         condition: Condition,
-        derived: set[str | None],
+        derived: set[str],
         file: str,
         line: int | None,
     ) -> bool:
@@ -117,7 +115,10 @@ class RuleLinter:
                 continue
             specs = self._specs[fact_type]
             for leaf in leaves(pattern.expr):
-                ok = self._check_leaf(rule, where, fact_type, specs, leaf, derived, file, line) and ok
+                ok = (
+                    self._check_leaf(rule, where, fact_type, specs, leaf, derived, file, line)
+                    and ok
+                )
         return ok
 
     def _check_leaf(
@@ -127,7 +128,7 @@ class RuleLinter:
         fact_type: str,
         specs: dict[str, FieldSpec],
         leaf: Leaf,
-        derived: set[str | None],
+        derived: set[str],
         file: str,
         line: int | None,
     ) -> bool:
@@ -210,7 +211,9 @@ class RuleLinter:
                 continue
             if spec or conversion:
                 self.problem(
-                    file, rule.id, f"rationale: no format spec or conversion in {{{field_name}}}",
+                    file,
+                    rule.id,
+                    f"rationale: no format spec or conversion in {{{field_name}}}",
                     line,
                 )
                 ok = False

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..engine.conditions import Condition
 from ..engine.errors import LintProblem, RuleDefinitionError, RuleLintError
-from ..schemas.rule import ActionKind, Rule, RuleFile, RulesetHeader, RuleStatus
+from ..schemas.rule import ActionKind, Rule, RulesetHeader, RuleStatus
 from .lint import RuleLinter
 
 HEADER_FILE = "ruleset.yaml"
@@ -178,8 +178,6 @@ def load_ruleset(directory: str | Path | None = None) -> Ruleset:
     errors = [p for p in linter.problems if p.severity == "error"]
     if errors:
         raise RuleLintError(errors)
-    loaded = tuple(
-        LoadedRule(rule, conditions[rule.id], file, line) for rule, file, line in rules
-    )
+    loaded = tuple(LoadedRule(rule, conditions[rule.id], file, line) for rule, file, line in rules)
     warnings = tuple(p for p in linter.problems if p.severity != "error")
     return Ruleset(header, loaded, ruleset_hash(header, [r for r, _, _ in rules]), warnings)

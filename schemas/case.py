@@ -29,7 +29,6 @@ MAX_MEASUREMENTS = 40
 
 # Dates arrive as ISO strings from JSON and as ``date`` objects from YAML.
 LaxDate = Annotated[date, Field(strict=False)]
-Flag = Annotated[bool | None, Field(default=None)]
 
 
 class _Model(BaseModel):
@@ -163,8 +162,8 @@ class Patient(_Model):
     id: str | None = Field(default=None, min_length=1, max_length=128)
     age: int = Field(ge=0, le=120, description="Age in completed years.")
     sex: Sex = Sex.unknown
-    pregnant: Flag
-    breastfeeding: Flag
+    pregnant: bool | None = None
+    breastfeeding: bool | None = None
 
     @model_validator(mode="after")
     def _pregnancy_needs_possible_sex(self) -> Patient:
@@ -175,9 +174,9 @@ class Patient(_Model):
 
 class Diagnosis(_Model):
     primary: PrimaryDiagnosis
-    psychotic_features: Flag
-    catatonic_features: Flag
-    not_eating_or_drinking: Flag
+    psychotic_features: bool | None = None
+    catatonic_features: bool | None = None
+    not_eating_or_drinking: bool | None = None
 
 
 class Episode(_Model):
@@ -290,8 +289,10 @@ class Cssrs(_Model):
             self.behaviour_within_3_months or self.last_behaviour_date is not None
         ):
             raise ValueError("behaviour timing given but behaviour is false")
-        if self.behaviour and self.behaviour_within_3_months is None and (
-            self.last_behaviour_date is None
+        if (
+            self.behaviour
+            and self.behaviour_within_3_months is None
+            and (self.last_behaviour_date is None)
         ):
             raise ValueError(
                 "behaviour is true: give behaviour_within_3_months or last_behaviour_date"
@@ -301,70 +302,70 @@ class Cssrs(_Model):
 
 class SuicideRisk(_Model):
     cssrs: Cssrs | None = None
-    clinician_judges_imminent_risk: Flag
+    clinician_judges_imminent_risk: bool | None = None
 
 
 class Comorbidities(_Model):
-    anxiety_disorder: Flag
-    substance_use_disorder: Flag
-    alcohol_use_disorder: Flag
-    ptsd: Flag
-    trauma_history: Flag
+    anxiety_disorder: bool | None = None
+    substance_use_disorder: bool | None = None
+    alcohol_use_disorder: bool | None = None
+    ptsd: bool | None = None
+    trauma_history: bool | None = None
     personality_disorder: PersonalityDisorder | None = None
-    chronic_pain_or_illness: Flag
-    medical_comorbidity: Flag = Field(
+    chronic_pain_or_illness: bool | None = None
+    medical_comorbidity: bool | None = Field(
         default=None, description="Significant physical illness relevant to ECT anaesthesia."
     )
-    seizure_history: Flag
+    seizure_history: bool | None = None
 
 
 class ClinicalFeatures(_Model):
     """Presentation features that match psychotherapies to the person (§5)."""
 
-    rumination: Flag
-    negative_automatic_thoughts: Flag
-    avoidance: Flag
-    emotion_dysregulation: Flag
-    recurrent_self_harm: Flag
-    longstanding_relational_patterns: Flag
-    wishes_insight: Flag
-    experiential_avoidance: Flag
-    values_disengagement: Flag
-    unresolved_trauma_memories: Flag
-    prior_good_ect_response: Flag
+    rumination: bool | None = None
+    negative_automatic_thoughts: bool | None = None
+    avoidance: bool | None = None
+    emotion_dysregulation: bool | None = None
+    recurrent_self_harm: bool | None = None
+    longstanding_relational_patterns: bool | None = None
+    wishes_insight: bool | None = None
+    experiential_avoidance: bool | None = None
+    values_disengagement: bool | None = None
+    unresolved_trauma_memories: bool | None = None
+    prior_good_ect_response: bool | None = None
 
 
 class Contraindications(_Model):
     """TMS (§4.5) and esketamine (label) relevant findings."""
 
-    metal_in_or_near_head: Flag
-    cochlear_implant: Flag
-    implanted_stimulator: Flag = Field(default=None, description="DBS, VNS or similar.")
-    cardiac_pacemaker_or_icd: Flag
-    aneurysmal_vascular_disease: Flag
-    arteriovenous_malformation: Flag
-    intracerebral_haemorrhage_history: Flag
+    metal_in_or_near_head: bool | None = None
+    cochlear_implant: bool | None = None
+    implanted_stimulator: bool | None = Field(default=None, description="DBS, VNS or similar.")
+    cardiac_pacemaker_or_icd: bool | None = None
+    aneurysmal_vascular_disease: bool | None = None
+    arteriovenous_malformation: bool | None = None
+    intracerebral_haemorrhage_history: bool | None = None
 
 
 class Preferences(_Model):
-    declines_medication: Flag
-    declines_ect: Flag
-    prefers_psychotherapy: Flag
+    declines_medication: bool | None = None
+    declines_ect: bool | None = None
+    prefers_psychotherapy: bool | None = None
 
 
 class Psychosocial(_Model):
     """IPT's four problem areas (§5)."""
 
-    grief: Flag
-    role_transition: Flag
-    interpersonal_dispute: Flag
-    social_isolation: Flag
+    grief: bool | None = None
+    role_transition: bool | None = None
+    interpersonal_dispute: bool | None = None
+    social_isolation: bool | None = None
 
 
 class Case(_Model):
     """One patient case: the complete input of one evaluation."""
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
     patient: Patient
     diagnosis: Diagnosis
@@ -378,12 +379,12 @@ class Case(_Model):
     psychotherapy_trials: list[PsychotherapyTrial] = Field(
         default_factory=list, max_length=MAX_TRIALS
     )
-    suicide_risk: SuicideRisk = Field(default_factory=SuicideRisk)
-    comorbidities: Comorbidities = Field(default_factory=Comorbidities)
-    clinical_features: ClinicalFeatures = Field(default_factory=ClinicalFeatures)
-    contraindications: Contraindications = Field(default_factory=Contraindications)
-    preferences: Preferences = Field(default_factory=Preferences)
-    psychosocial: Psychosocial = Field(default_factory=Psychosocial)
+    suicide_risk: SuicideRisk = SuicideRisk()
+    comorbidities: Comorbidities = Comorbidities()
+    clinical_features: ClinicalFeatures = ClinicalFeatures()
+    contraindications: Contraindications = Contraindications()
+    preferences: Preferences = Preferences()
+    psychosocial: Psychosocial = Psychosocial()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Case:

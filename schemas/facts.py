@@ -106,8 +106,7 @@ class AssessmentFact(_Fact):
     inadequate_response: bool
     trd_2: bool
     response_status: (
-        Literal["remission", "response_without_remission", "partial_response", "no_response"]
-        | None
+        Literal["remission", "response_without_remission", "partial_response", "no_response"] | None
     ) = None
     severity: SeverityL | None = None
     severe: bool
