@@ -42,7 +42,7 @@ def apply(ctx: Context) -> dict[str, Any]:
     """Turn the firings into gates, recommendations, cautions and blocks."""
     recs: dict[Option, Json] = {}
     blocks: dict[Option, Json] = {}
-    cautions: list[Json] = []
+    cautions: dict[tuple[Option, tuple[str, ...]], Json] = {}
     gates: dict[str, Json] = {}
     derived_by: dict[str, list[str]] = {}
 
@@ -88,15 +88,21 @@ def apply(ctx: Context) -> dict[str, Any]:
                 entry["citations"].extend(citations)
         elif action.kind is ActionKind.caution:
             for option in action.options:
-                cautions.append(
+                # one caution per (option, rule chain): an `any` rule fires once per
+                # matching pattern, and those firings are one caution with merged evidence
+                key = (option, tuple(rules))
+                caution = cautions.setdefault(
+                    key,
                     {
                         "option": option,
                         "rules": rules,
                         "rationale": rationale,
-                        "evidence": dedupe(evidence),
-                        "citations": dedupe(citations),
-                    }
+                        "evidence": [],
+                        "citations": [],
+                    },
                 )
+                caution["evidence"] = dedupe([*caution["evidence"], *evidence])
+                caution["citations"] = dedupe([*caution["citations"], *citations])
         elif action.kind is ActionKind.gate:
             name = action.finding or ""
             entry = gates.setdefault(
@@ -117,9 +123,9 @@ def apply(ctx: Context) -> dict[str, Any]:
             OPTION_RANK[o],
         ),
     )
-    cautions.sort(key=lambda c: (OPTION_RANK[c["option"]], c["rules"]))
+    caution_list = sorted(cautions.values(), key=lambda c: (OPTION_RANK[c["option"]], c["rules"]))
     caution_text: dict[Option, list[str]] = {}
-    for c in cautions:
+    for c in caution_list:
         caution_text.setdefault(c["option"], []).append(c["rationale"])
 
     recommendations = []
@@ -169,7 +175,7 @@ def apply(ctx: Context) -> dict[str, Any]:
     return {
         "gates": gate_list,
         "recommendations": recommendations,
-        "cautions": cautions,
+        "cautions": caution_list,
         "blocked": blocked,
         "blocked_map": blocked_map,
         "derived_by": {k: dedupe(v) for k, v in derived_by.items()},
