@@ -71,7 +71,7 @@ def fact_id_vocabulary(finding_names: frozenset[str], gate_names: tuple[str, ...
 
 
 def fnv1_32(text: str) -> int:
-    """durable_rules' string hash (FNV-1, 32 bit; ``src/rules/state.c``)."""
+    """durable_rules' string hash: 32-bit FNV-1a (xor, then multiply; ``src/rules/state.c``)."""
     h = 0x811C9DC5
     for byte in text.encode("utf-8"):
         h ^= byte if byte < 128 else byte - 256  # C ``char`` is signed here

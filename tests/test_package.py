@@ -1,0 +1,108 @@
+"""The public surface, import side effects and the installed layout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import trd_cds.engine
+from tests.conftest import ROOT
+
+PUBLIC = [
+    "Case",
+    "CaseError",
+    "Engine",
+    "EngineError",
+    "EvaluationError",
+    "Option",
+    "Report",
+    "RuleDefinitionError",
+    "RuleLintError",
+    "Ruleset",
+    "Settings",
+    "TrdCdsError",
+    "UsageError",
+    "load_ruleset",
+    "parse_case",
+]
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(trd_cds.engine.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert getattr(trd_cds.engine, name) is not None
+
+
+def test_error_tree() -> None:
+    from trd_cds.engine import errors
+
+    assert issubclass(errors.RuleLintError, errors.RuleDefinitionError)
+    assert issubclass(errors.EngineError, errors.EvaluationError)
+    for cls in (errors.RuleDefinitionError, errors.CaseError, errors.EvaluationError):
+        assert issubclass(cls, errors.TrdCdsError)
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    )
+    return done.stdout
+
+
+def test_import_has_no_side_effects() -> None:
+    out = _run(
+        "import logging, sys, threading\n"
+        "before = threading.active_count()\n"
+        "import trd_cds.engine\n"
+        "print(threading.active_count() - before)\n"
+        "print(len(logging.getLogger().handlers))\n"
+        "print('click' in sys.modules, 'trd_cds.cli' in sys.modules)\n"
+    )
+    assert out.split() == ["0", "0", "False", "False"]
+
+
+def test_nothing_generic_is_importable() -> None:
+    out = _run(
+        "import importlib.util as u\n"
+        "print([n for n in ('engine', 'rules', 'schemas', 'cli') if u.find_spec(n)])"
+    )
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_wheel_installs_only_trd_cds(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {done.stderr[-300:]}")
+    wheel = next(tmp_path.glob("trd_cds-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert top <= {"trd_cds", next(n for n in top if n.endswith(".dist-info"))}
+    for needed in (
+        "trd_cds/cli.py",
+        "trd_cds/engine/core.py",
+        "trd_cds/py.typed",
+        "trd_cds/rules/ruleset.yaml",
+        "trd_cds/schemas/case.py",
+    ):
+        assert needed in names
+    assert not any(n.startswith("trd_cds/tests/") for n in names)
+    meta = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "trd-cds = trd_cds.cli:main" in zipfile.ZipFile(wheel).read(meta).decode()
+
+
+def test_json_schema_export_is_valid_json() -> None:
+    from trd_cds.schemas.case import Case
+
+    json.dumps(Case.model_json_schema())
