@@ -1,0 +1,99 @@
+"""Loading and linting rule files: every problem names the file, the rule and a fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from trd_cds.engine import RuleDefinitionError, RuleLintError, load_ruleset
+from trd_cds.rules import bundled_rules_dir
+from trd_cds.schemas.rule import SEED_LINES
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), target, ignore=shutil.ignore_patterns("*.py", "__*"))
+    return target
+
+
+RULE = """
+  - id: {id}
+    version: 1
+    title: t
+    status: active
+    when: {{all: [{{p: {{type: patient}}}}]}}
+    action: {{kind: caution, options: [tms]}}
+    rationale: "{rationale}"
+    citations: {citations}
+"""
+
+
+def _write(folder: Path, *rules: str) -> None:
+    (folder / "99_test.yaml").write_text("rules:" + "".join(rules), "utf-8")
+
+
+def test_bundled_rules_are_clean() -> None:
+    ruleset = load_ruleset()
+    assert ruleset.warnings == ()
+    assert len(ruleset.active) >= 80
+    assert ruleset.content_hash.startswith("sha256:")
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    one = RULE.format(id="test.dup", rationale="x", citations="[{kind: seed, ref: L1}]")
+    _write(folder, one, one)
+    with pytest.raises(RuleLintError, match="duplicate rule id"):
+        load_ruleset(folder)
+
+
+def test_missing_citations_are_refused(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    _write(folder, RULE.format(id="test.nocite", rationale="x", citations="[]"))
+    with pytest.raises(RuleLintError, match="no citations") as info:
+        load_ruleset(folder)
+    assert info.value.file == "99_test.yaml"
+    assert info.value.line == 2
+
+
+def test_seed_lines_must_exist(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    cite = f"[{{kind: seed, ref: L{SEED_LINES + 1}}}]"
+    _write(folder, RULE.format(id="test.seed", rationale="x", citations=cite))
+    with pytest.raises(RuleLintError, match="outside lines"):
+        load_ruleset(folder)
+
+
+def test_rationale_placeholders_are_checked(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    cite = "[{kind: seed, ref: L1}]"
+    _write(folder, RULE.format(id="test.tpl", rationale="{p.agee}", citations=cite))
+    with pytest.raises(RuleLintError) as info:
+        load_ruleset(folder)
+    assert info.value.hint == "age"
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "99_test.yaml").write_text("rules:\n  - id: [unclosed\n", "utf-8")
+    with pytest.raises(RuleDefinitionError) as info:
+        load_ruleset(folder)
+    assert info.value.file == "99_test.yaml"
+    assert info.value.line is not None
+
+
+def test_hash_ignores_file_layout_but_not_content(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    original = load_ruleset().content_hash
+    verify = folder / "20_verify.yaml"
+    verify.write_text("# a comment changes nothing\n" + verify.read_text("utf-8"), "utf-8")
+    assert load_ruleset(folder).content_hash == original
+    verify.write_text(
+        verify.read_text("utf-8").replace(
+            "{$gte: {inadequate_failed_ad_trials: 1}}", "{$gte: {inadequate_failed_ad_trials: 2}}"
+        ),
+        "utf-8",
+    )
+    assert load_ruleset(folder).content_hash != original
