@@ -95,6 +95,7 @@ class Pattern:
     name: str
     expr: Any
     fact_type: str | None
+    leaves: tuple[Leaf, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def parse(when: Mapping[str, Any]) -> Condition:
             raise ConditionSyntaxError(f"pattern name {name!r} repeats", path)
         names.add(name)
         _check_expr(expr, f"{path}.{name}")
-        patterns.append(Pattern(name, expr, _pinned_type(expr)))
+        patterns.append(Pattern(name, expr, _pinned_type(expr), tuple(leaves(expr))))
     return Condition(mode, tuple(patterns))
 
 
@@ -293,3 +294,8 @@ def first_failure(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> LeafResul
         return first_failure(body[0], fact)
     result = check_leaf(leaf_of(expr), fact)
     return None if result.ok else result
+
+
+def explain_pattern(pattern: Pattern, fact: Mapping[str, Any]) -> list[LeafResult]:
+    """:func:`explain` with the pattern's pre-computed leaves."""
+    return [check_leaf(leaf, fact) for leaf in pattern.leaves]

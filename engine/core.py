@@ -24,7 +24,7 @@ from ..schemas.report import Report
 from ..schemas.settings import Settings
 from .assessments import Assessment, assess
 from .errors import CaseError, EvaluationError, TrdCdsError
-from .explain import build_context, derived_id, firing_conditions, why_not
+from .explain import build_context, build_index, derived_id, firing_conditions, why_not
 from .facts import build_facts
 from .policy import POLICY, apply
 from .session import RuleHost
@@ -111,6 +111,7 @@ class Engine:
                 derived = (fact_id, {"type": kind, "name": loaded.rule.action.finding})
             definitions[loaded.rule.id] = (loaded.rule.when, derived)
         self._host = RuleHost(definitions)
+        self._index = build_index(self.ruleset)
 
     @property
     def version(self) -> str:
@@ -144,7 +145,7 @@ class Engine:
         firings: Any,
         derived: dict[str, dict[str, Any]],
     ) -> Report:
-        ctx = build_context(self.ruleset, self._rules, factset, derived, firings)
+        ctx = build_context(self._index, factset, derived, firings)
         outcome = apply(ctx)
         recommended = {r["option"] for r in outcome["recommendations"]}
         findings: list[dict[str, Any]] = [

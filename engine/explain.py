@@ -6,6 +6,7 @@ evaluation: the case facts, the facts rules derived, and the source of every fie
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,23 +14,79 @@ from typing import Any
 from ..rules.loader import LoadedRule, Ruleset
 from ..schemas.options import Option
 from ..schemas.rule import ActionKind
-from .conditions import MISSING, Leaf, LeafResult, Pattern, explain, first_failure, leaves
+from .conditions import MISSING, Leaf, LeafResult, Pattern, explain_pattern, first_failure
 from .facts import FactSet, Source
 from .session import Firing
 
 Json = dict[str, Any]
 
 
+TemplatePart = tuple[str, str | None, str | None]  # (literal, pattern, field)
+
+
+@dataclass(frozen=True)
+class RuleIndex:
+    """Per-engine lookups, computed once when the engine is built (never per case)."""
+
+    ruleset: Ruleset
+    rules: dict[str, LoadedRule]
+    patterns: dict[str, dict[str, Pattern]]  # rule id -> pattern name -> pattern
+    templates: dict[str, tuple[TemplatePart, ...]]
+    derived_ids: dict[str, str | None]  # rule id -> fact id its action asserts
+    recommenders: dict[Option, tuple[LoadedRule, ...]]  # sorted by rule id
+    producer_refs: dict[str, tuple[str, ...]]  # derived fact id -> rules that assert it
+
+
+def build_index(ruleset: Ruleset) -> RuleIndex:
+    active = ruleset.active
+    recommenders: dict[Option, list[LoadedRule]] = {}
+    producers: dict[str, list[str]] = {}
+    derived_ids: dict[str, str | None] = {}
+    for loaded in active:
+        fact_id = derived_id(loaded)
+        derived_ids[loaded.rule.id] = fact_id
+        if fact_id is not None:
+            producers.setdefault(fact_id, []).append(loaded.rule.ref)
+        if loaded.rule.action.kind is ActionKind.recommend:
+            for option in loaded.rule.action.options:
+                recommenders.setdefault(option, []).append(loaded)
+    return RuleIndex(
+        ruleset=ruleset,
+        rules={r.rule.id: r for r in active},
+        patterns={r.rule.id: {p.name: p for p in r.condition.patterns} for r in active},
+        templates={r.rule.id: compile_template(r.rule.rationale) for r in active},
+        derived_ids=derived_ids,
+        recommenders={
+            o: tuple(sorted(rs, key=lambda r: r.rule.id)) for o, rs in recommenders.items()
+        },
+        producer_refs={k: tuple(sorted(v)) for k, v in producers.items()},
+    )
+
+
+def compile_template(template: str) -> tuple[TemplatePart, ...]:
+    """Split a rationale template into literals and ``{pattern.field}`` placeholders."""
+    parts: list[TemplatePart] = []
+    for literal, field_name, _, _ in string.Formatter().parse(template):
+        pattern, field = (None, None)
+        if field_name is not None:
+            pattern, _, field = field_name.partition(".")
+        parts.append((literal, pattern, field))
+    return tuple(parts)
+
+
 @dataclass
 class Context:
     """Everything known after the session ran."""
 
-    ruleset: Ruleset
-    rules: dict[str, LoadedRule]
+    index: RuleIndex
     facts: FactSet
     derived: dict[str, dict[str, Any]]  # fact id -> fact asserted by rules
     firings: list[Firing]
     producers: dict[str, list[Firing]]  # derived fact id -> firings that asserted it
+
+    @property
+    def rules(self) -> dict[str, LoadedRule]:
+        return self.index.rules
 
     def fact(self, fact_id: str) -> dict[str, Any]:
         found = self.facts.by_id.get(fact_id)
@@ -42,18 +99,17 @@ class Context:
 
 
 def build_context(
-    ruleset: Ruleset,
-    rules: dict[str, LoadedRule],
+    index: RuleIndex,
     facts: FactSet,
     derived: dict[str, dict[str, Any]],
     firings: list[Firing],
 ) -> Context:
     producers: dict[str, list[Firing]] = {}
     for firing in firings:
-        fact_id = derived_id(rules[firing.rule_id])
+        fact_id = index.derived_ids[firing.rule_id]
         if fact_id is not None:
             producers.setdefault(fact_id, []).append(firing)
-    return Context(ruleset, rules, facts, derived, firings, producers)
+    return Context(index, facts, derived, firings, producers)
 
 
 def derived_id(loaded: LoadedRule) -> str | None:
@@ -78,27 +134,24 @@ def render_value(value: Any) -> str:
     return str(value)
 
 
-def render_rationale(template: str, ctx: Context, firing: Firing) -> str:
-    """Fill ``{pattern.field}`` placeholders from the facts the firing matched."""
+def render_rationale(ctx: Context, firing: Firing) -> str:
+    """Fill ``{pattern.field}`` placeholders from the facts the firing matched.
+
+    A placeholder of a pattern the firing did not match (an ``any`` rule) is filled from the
+    case's fact of that type when there is exactly one, else shown as not recorded.
+    """
     matched = {p: ctx.fact(fid) for p, fid in firing.matches}
+    patterns = ctx.index.patterns[firing.rule_id]
     out: list[str] = []
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch == "{" and template.startswith("{{", i):
-            out.append("{")
-            i += 2
-        elif ch == "}" and template.startswith("}}", i):
-            out.append("}")
-            i += 2
-        elif ch == "{":
-            end = template.index("}", i)
-            pattern, _, field = template[i + 1 : end].partition(".")
-            out.append(render_value(matched.get(pattern, {}).get(field, MISSING)))
-            i = end + 1
-        else:
-            out.append(ch)
-            i += 1
+    for literal, pattern, field in ctx.index.templates[firing.rule_id]:
+        out.append(literal)
+        if pattern is None or field is None:
+            continue
+        fact = matched.get(pattern)
+        if fact is None:
+            same_type = ctx.facts_of_type(patterns[pattern].fact_type or "")
+            fact = same_type[0] if len(same_type) == 1 else {}
+        out.append(render_value(fact.get(field, MISSING)))
     return "".join(out)
 
 
@@ -132,26 +185,24 @@ def condition_result(
 
 
 def firing_conditions(ctx: Context, firing: Firing) -> list[Json]:
-    loaded = ctx.rules[firing.rule_id]
-    patterns = {p.name: p for p in loaded.condition.patterns}
+    patterns = ctx.index.patterns[firing.rule_id]
     out: list[Json] = []
     for name, fact_id in firing.matches:
         pattern = patterns[name]
-        for result in explain(pattern.expr, ctx.fact(fact_id)):
+        for result in explain_pattern(pattern, ctx.fact(fact_id)):
             out.append(condition_result(ctx, pattern, fact_id, result))
     return out
 
 
 def firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
     """The case facts one firing matched (the ``type`` pins left out)."""
-    loaded = ctx.rules[firing.rule_id]
-    patterns = {p.name: p for p in loaded.condition.patterns}
+    patterns = ctx.index.patterns[firing.rule_id]
     out: list[Json] = []
     for name, fact_id in firing.matches:
         pattern = patterns[name]
         fact = ctx.fact(fact_id)
         fact_type = pattern.fact_type
-        for result in explain(pattern.expr, fact):
+        for result in explain_pattern(pattern, fact):
             field = result.leaf.field
             if field == "type" or not result.ok:
                 continue
@@ -220,7 +271,7 @@ def _pattern_unmet(ctx: Context, pattern: Pattern) -> tuple[Json, str | None] | 
         note = f"no {pattern.fact_type} fact: {_absent_note(ctx, pattern)}"
         return condition_result(ctx, pattern, None, leaf), note
     best: tuple[int, str, LeafResult] | None = None
-    written = leaves(pattern.expr)
+    written = pattern.leaves
     for fact in candidates:
         failure = first_failure(pattern.expr, fact)
         if failure is None:
@@ -235,12 +286,8 @@ def _pattern_unmet(ctx: Context, pattern: Pattern) -> tuple[Json, str | None] | 
 def _absent_note(ctx: Context, pattern: Pattern) -> str:
     if pattern.fact_type not in ("finding", "gate"):
         return "no such item in the case"
-    names = [lf.value for lf in leaves(pattern.expr) if lf.field == "name"]
-    producers = sorted(
-        r.rule.ref
-        for r in ctx.ruleset.active
-        if names and derived_id(r) == f"{pattern.fact_type}-{names[0]}"
-    )
+    names = [lf.value for lf in pattern.leaves if lf.field == "name"]
+    producers = ctx.index.producer_refs.get(f"{pattern.fact_type}-{names[0]}", ()) if names else ()
     what = names[0] if names else "?"
     return f"{pattern.fact_type} {what!r} was not derived (derived by {', '.join(producers)})"
 
@@ -251,11 +298,6 @@ def why_not(
     blocked: dict[Option, Json],
 ) -> list[Json]:
     """An explanation for every vocabulary option that is not recommended."""
-    recommenders: dict[Option, list[LoadedRule]] = {}
-    for loaded in ctx.ruleset.active:
-        if loaded.rule.action.kind is ActionKind.recommend:
-            for option in loaded.rule.action.options:
-                recommenders.setdefault(option, []).append(loaded)
     out: list[Json] = []
     for option in Option:
         if option in recommended:
@@ -273,7 +315,7 @@ def why_not(
             )
             continue
         candidates = []
-        for loaded in sorted(recommenders.get(option, []), key=lambda r: r.rule.id):
+        for loaded in ctx.index.recommenders.get(option, ()):
             unmet, note = first_unmet(ctx, loaded)
             candidates.append({"rule": loaded.rule.ref, "unmet": unmet, "note": note})
         out.append(

@@ -52,7 +52,7 @@ def apply(ctx: Context) -> dict[str, Any]:
         action = rule.action
         fchain = chain(ctx, firing)
         rules, evidence, citations = _contribution(ctx, fchain)
-        rationale = render_rationale(rule.rationale, ctx, firing)
+        rationale = render_rationale(ctx, firing)
         if action.kind is ActionKind.recommend:
             assert action.tier is not None
             assert rule.strength is not None

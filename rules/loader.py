@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class LoadedRule:
     line: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ruleset:
     """A validated, linted ruleset: what an :class:`~trd_cds.engine.Engine` compiles."""
 
@@ -43,7 +44,7 @@ class Ruleset:
     content_hash: str
     warnings: tuple[LintProblem, ...] = field(default=())
 
-    @property
+    @cached_property
     def active(self) -> tuple[LoadedRule, ...]:
         return tuple(r for r in self.rules if r.rule.status is RuleStatus.active)
 
