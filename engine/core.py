@@ -76,6 +76,8 @@ def parse_case(data: Mapping[str, Any] | Case, source: str = "<case>") -> Case:
         raise CaseError(source, [("", f"a case must be a mapping, got {type(data).__name__}")])
     try:
         text = json.dumps(data, default=_json_default, allow_nan=False)
+    except RecursionError as exc:
+        raise CaseError(source, [("", "input is nested too deeply")]) from exc
     except (TypeError, ValueError) as exc:
         raise CaseError(source, [("", f"not JSON data: {exc}")]) from exc
     try:

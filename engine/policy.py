@@ -42,7 +42,7 @@ def apply(ctx: Context) -> dict[str, Any]:
     """Turn the firings into gates, recommendations, cautions and blocks."""
     recs: dict[Option, Json] = {}
     blocks: dict[Option, Json] = {}
-    cautions: dict[tuple[Option, tuple[str, ...]], Json] = {}
+    cautions: dict[tuple[Option, str], Json] = {}
     gates: dict[str, Json] = {}
     derived_by: dict[str, list[str]] = {}
 
@@ -90,7 +90,7 @@ def apply(ctx: Context) -> dict[str, Any]:
             for option in action.options:
                 # one caution per (option, rule chain): an `any` rule fires once per
                 # matching pattern, and those firings are one caution with merged evidence
-                key = (option, tuple(rules))
+                key = (option, rule.ref)
                 caution = cautions.setdefault(
                     key,
                     {
@@ -101,6 +101,7 @@ def apply(ctx: Context) -> dict[str, Any]:
                         "citations": [],
                     },
                 )
+                caution["rules"] = dedupe([*caution["rules"], *rules])
                 caution["evidence"] = dedupe([*caution["evidence"], *evidence])
                 caution["citations"] = dedupe([*caution["citations"], *citations])
         elif action.kind is ActionKind.gate:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,8 +27,9 @@ SCHEMA_VERSION = "1"
 MAX_TRIALS = 40
 MAX_MEASUREMENTS = 40
 
-# Dates arrive as ISO strings from JSON and as ``date`` objects from YAML.
-LaxDate = Annotated[date, Field(strict=False)]
+# Dates are ISO 8601 calendar dates. Cases are validated in JSON mode (``parse_case``), where
+# strict mode accepts exactly that; YAML ``date`` values are turned into ISO strings first.
+LaxDate = date
 
 
 class _Model(BaseModel):
