@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from ..rules.loader import LoadedRule, Ruleset
@@ -83,6 +84,7 @@ class Context:
     derived: dict[str, dict[str, Any]]  # fact id -> fact asserted by rules
     firings: list[Firing]
     producers: dict[str, list[Firing]]  # derived fact id -> firings that asserted it
+    evidence_cache: dict[Firing, list[Json]] = dc_field(default_factory=dict)
 
     @property
     def rules(self) -> dict[str, LoadedRule]:
@@ -195,7 +197,14 @@ def firing_conditions(ctx: Context, firing: Firing) -> list[Json]:
 
 
 def firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
-    """The case facts one firing matched (the ``type`` pins left out)."""
+    """The case facts one firing matched (the ``type`` pins left out); computed once."""
+    cached = ctx.evidence_cache.get(firing)
+    if cached is None:
+        cached = ctx.evidence_cache[firing] = _firing_evidence(ctx, firing)
+    return cached
+
+
+def _firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
     patterns = ctx.index.patterns[firing.rule_id]
     out: list[Json] = []
     for name, fact_id in firing.matches:
