@@ -318,6 +318,32 @@ def rules_lint(rules_dir: str | None) -> None:
     sys.exit(EXIT_CASE_FAILED if errors else EXIT_OK)
 
 
+@rules.command("doc")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--cases",
+    "cases_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Golden case folder whose firings are listed per rule (default: ./tests/cases if "
+    "it exists).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+def rules_doc(rules_dir: str | None, cases_dir: str | None, output: str | None) -> None:
+    """Render the rule catalogue as Markdown for clinical reviewers."""
+    from .rules.catalogue import catalogue_for, default_cases_dir
+
+    ruleset = _ruleset(rules_dir)
+    try:
+        doc = catalogue_for(ruleset, Path(cases_dir) if cases_dir else default_cases_dir())
+    except (CaseError, EvaluationError) as exc:
+        click.echo(_error_line(exc), err=True)
+        sys.exit(EXIT_CASE_FAILED)
+    if output:
+        Path(output).write_text(doc, "utf-8")
+    else:
+        click.echo(doc, nl=False)
+
+
 def _ruleset(rules_dir: str | None) -> Any:
     try:
         return load_ruleset(rules_dir or bundled_rules_dir())
