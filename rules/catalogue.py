@@ -188,7 +188,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _rule_section(loaded: LoadedRule, cases: Sequence[str] | None) -> list[str]:
+def _rule_section(
+    loaded: LoadedRule, cases: Sequence[str] | None, case_count: int | None
+) -> list[str]:
     rule = loaded.rule
     where = f"{loaded.file}:{loaded.line}" if loaded.line is not None else loaded.file
     lines = [
@@ -218,6 +220,8 @@ def _rule_section(loaded: LoadedRule, cases: Sequence[str] | None) -> list[str]:
         lines.append("- _not computed (no golden case folder given)_")
     elif not cases:
         lines.append("- **none**")
+    elif case_count is not None and case_count > 1 and len(cases) == case_count:
+        lines.append(f"- all {case_count} golden cases")
     else:
         lines.extend(f"- `{name}`" for name in cases)
     lines.append("")
@@ -285,7 +289,7 @@ def render_catalogue(
         if loaded.file != current_file:
             current_file = loaded.file
             out += [f"## {current_file}", ""]
-        out += _rule_section(loaded, cases_of(loaded))
+        out += _rule_section(loaded, cases_of(loaded), case_count)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

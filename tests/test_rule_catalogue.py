@@ -56,7 +56,12 @@ def test_every_rule_is_documented_with_its_golden_cases(engine: Engine, catalogu
         assert f"version: {rule.version}" in section and rule.title in section
         for citation in rule.citations:
             assert citation.render().split()[0] in section
-        for name in coverage.get(rule.id, []):
+        names = coverage.get(rule.id, [])
+        assert names, f"{rule.id} is fired by no golden case"
+        if len(names) == len(reports):
+            assert f"- all {len(reports)} golden cases" in section
+            continue
+        for name in names:
             assert f"- `{name}`" in section, (rule.id, name)
 
 
