@@ -62,7 +62,9 @@ drug_names = st.text(
 )
 weeks = st.one_of(
     st.integers(0, 520),
-    st.floats(0, 520, allow_nan=False, allow_infinity=False),
+    # No floats that Python writes in exponent notation (0 < w < 1e-4): durable_rules cannot
+    # read them (see test_float_in_exponent_notation_reaches_durable_rules); widen once fixed.
+    st.floats(0, 520, allow_nan=False, allow_infinity=False).filter(lambda w: w == 0 or w >= 1e-4),
 )
 
 
@@ -393,10 +395,6 @@ REQUIRED: tuple[tuple[tuple[str, ...], str], ...] = (
     (("suicide_risk", "cssrs"), "behaviour"),
 )
 
-#: Fields whose JSON type is a date string: numbers and numeric strings are *not* tested as
-#: "wrong types" here (pydantic's lax date accepts Unix timestamps; see test_properties).
-DATE_FIELDS = frozenset({"onset_date", "date", "last_behaviour_date"})
-
 # JSON values that are of the wrong kind for every field of the model (no field takes a
 # list of numbers or a nested object with an unknown key).
 garbage_values = st.one_of(
@@ -444,8 +442,10 @@ def _wrong_type(value: Any, field: Any) -> st.SearchStrategy[Any]:
     if not isinstance(value, bool):
         choices.append(st.booleans())
     if not isinstance(value, str) and field not in ("case_id", "drug", "id"):
+        # digits-only strings are left out: a date field reads them as Unix timestamps
+        # (test_dates_refuse_timestamp_strings)
         choices.append(st.text(min_size=1, max_size=5).filter(lambda s: not _numeric(s)))
-    if isinstance(value, (str, bool)) and field not in DATE_FIELDS:
+    if isinstance(value, (str, bool)):
         choices.append(st.integers(-5, 5))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         choices.append(st.lists(st.integers(), min_size=1, max_size=2))

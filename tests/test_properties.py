@@ -304,23 +304,30 @@ def test_pathless_errors_are_still_case_errors(prop_engine: Engine, draw: st.Dat
     assert info.value.errors, kind
 
 
+@pytest.mark.parametrize("value", [0, 1735689600, 0.0, True, "2025-01-01T00:00:00Z", "2025-1-1"])
+def test_dates_refuse_numbers_and_datetimes(prop_engine: Engine, value: Any) -> None:
+    _assert_case_error(prop_engine, _dated_case(value), "date")
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap: episode/measurement dates accept Unix timestamps, numeric strings and "
-    "midnight date-times (pydantic lax date), although the schema is documented as strict",
+    reason="known gap: a date given as a string of digits is read as a Unix timestamp "
+    "('0' -> 1970-01-01), even in strict JSON mode",
 )
-@pytest.mark.parametrize("value", [0, 1735689600, "0", "1735689600", "2025-01-01T00:00:00Z"])
-def test_dates_refuse_numbers_and_datetimes(prop_engine: Engine, value: Any) -> None:
-    data = {
+@pytest.mark.parametrize("value", ["0", "1735689600"])
+def test_dates_refuse_timestamp_strings(prop_engine: Engine, value: str) -> None:
+    _assert_case_error(prop_engine, _dated_case(value), "date")
+
+
+def _dated_case(onset: Any) -> Json:
+    return {
         "case_id": "c",
         "patient": {"age": 40},
         "diagnosis": {"primary": "mdd"},
-        "episode": {"onset_date": value},
+        "episode": {"onset_date": onset},
     }
-    _assert_case_error(prop_engine, data, "date")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: deeply nested input escapes as RecursionError")
 def test_deeply_nested_garbage_is_a_case_error(prop_engine: Engine) -> None:
     nested: Any = []
     for _ in range(10_000):
@@ -411,12 +418,6 @@ def test_python_evaluator_agrees_with_durable_rules(prop_engine: Engine, data: J
     assert python == durable
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: durable_rules fires an `any` rule once per non-empty subset of its "
-    "matching patterns; with both safety gates, safety.overdose_toxicity_caution fires 3 times "
-    "with different rule chains and each caution is listed 3 times",
-)
 def test_an_any_rule_gives_one_caution_per_option(prop_engine: Engine) -> None:
     data = {
         "case_id": "any-combinations",
@@ -431,6 +432,36 @@ def test_an_any_rule_gives_one_caution_per_option(prop_engine: Engine) -> None:
             }
         },
     }
+    # durable_rules fires an `any` rule once per non-empty subset of its matching patterns:
+    # with both safety gates, safety.overdose_toxicity_caution fires three times
     report = prop_engine.evaluate(data, at=AT)
+    assert {g.gate for g in report.gates} >= {
+        "safety_escalation_first",
+        "suicide_risk_assessment_required",
+    }
     texts = [(c.option, c.rationale) for c in report.cautions]
     assert len(texts) == len(set(texts)), texts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: durable_rules' C JSON parser cannot read floats in exponent notation "
+    "(Python writes 1e-05, 1e+16): the fact loses its fields after the number and its rules "
+    "do not fire (raw durable_rules even segfaults); tests/strategies.py draws no such weeks "
+    "until this is fixed",
+)
+@pytest.mark.parametrize("weeks", [1e-05, 5e-324])
+def test_float_in_exponent_notation_reaches_durable_rules(
+    prop_engine: Engine, weeks: float
+) -> None:
+    data = {
+        "case_id": "tiny-float",
+        "patient": {"age": 40},
+        "diagnosis": {"primary": "mdd"},
+        "episode": {"duration_months": 3},
+        "antidepressant_trials": [
+            {"drug": "x", "drug_class": "ssri", "outcome": "no_response", "weeks_at_dose": weeks}
+        ],
+    }
+    fired = {t.rule for t in prop_engine.evaluate(data, at=AT).trace}
+    assert "verify.pseudo_resistance_trial@1" in fired
