@@ -439,6 +439,104 @@ def test_golden_report_explains_itself(
     assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
+def _section_10_problems(case: dict[str, Any], report: Report) -> Iterator[str]:
+    """The §10 MUST / MUST NOT conventions for TMS, esketamine and the safety gate."""
+    f = _top_findings(report)
+    recs = {r.option.value: r for r in report.recommendations}
+    gates = {g.gate for g in report.gates}
+    dx = case.get("diagnosis", {})
+    patient = case.get("patient", {})
+    contra = case.get("contraindications", {})
+    prefs = case.get("preferences", {})
+    cssrs = case.get("suicide_risk", {}).get("cssrs") or {}
+    responding = f.get("in_remission") or f.get("response_status") == "response_without_remission"
+    # TMS MUST NOT: no adequate AD failure, absolute contraindication, remission/response,
+    # psychosis, catatonia, out-of-scope diagnosis.
+    tms_must_not = {
+        "no adequate antidepressant failure": f.get("adequate_failed_ad_trials", 0) < 1,
+        "absolute contraindication": any(
+            contra.get(k)
+            for k in ("metal_in_or_near_head", "cochlear_implant", "implanted_stimulator")
+        ),
+        "remission or response": bool(responding),
+        "psychotic features": bool(dx.get("psychotic_features")),
+        "catatonia": bool(dx.get("catatonic_features")),
+        "out-of-scope diagnosis": dx.get("primary") != "mdd",
+    }
+    for why, applies in tms_must_not.items():
+        if applies and "tms" in recs:
+            yield f"tms recommended despite {why} (§10 TMS MUST NOT)"
+    # TMS MUST be offered: >= 1 AD and >= 1 psychotherapy failure, nothing above, not blocked.
+    if (
+        not any(tms_must_not.values())
+        and f.get("adequate_failed_psychotherapy_trials", 0) >= 1
+        and not dx.get("not_eating_or_drinking")
+        and "tms" not in {b.option.value for b in report.blocked}
+        and (("tms" not in recs) or recs["tms"].strength.value != "offer")
+    ):
+        yield "tms not offered although medication and psychotherapy failed (§10 TMS MUST)"
+    # Esketamine MUST NOT: not TRD, pregnancy, vascular contraindication, declines medication,
+    # remission, non-MDD diagnosis.
+    esk_must_not = {
+        "fewer than 2 adequate failures": not f.get("trd_2"),
+        "pregnancy": bool(patient.get("pregnant")),
+        "vascular contraindication": any(
+            contra.get(k)
+            for k in (
+                "aneurysmal_vascular_disease",
+                "arteriovenous_malformation",
+                "intracerebral_haemorrhage_history",
+            )
+        ),
+        "declines medication": bool(prefs.get("declines_medication")),
+        "remission": bool(f.get("in_remission")),
+        "non-MDD diagnosis": dx.get("primary") != "mdd",
+    }
+    for why, applies in esk_must_not.items():
+        if applies and "esketamine" in recs:
+            yield f"esketamine recommended despite {why} (§10 esketamine MUST NOT)"
+    if "esketamine" in recs and recs["esketamine"].strength.value != "consider":
+        yield "esketamine is never required (§10)"
+    # Safety escalation first: C-SSRS Q4/Q5, behaviour in the past 3 months, clinician's
+    # imminent risk (§6.3), catatonia or not eating/drinking.
+    high = f.get("cssrs_level") == "high"
+    should_gate = (
+        bool(cssrs.get("intent") or cssrs.get("plan"))
+        or high
+        or bool(case.get("suicide_risk", {}).get("clinician_judges_imminent_risk"))
+        or bool(dx.get("catatonic_features") or dx.get("not_eating_or_drinking"))
+    )
+    if should_gate != ("safety_escalation_first" in gates):
+        yield f"safety_escalation_first gate is {'safety_escalation_first' in gates}, expected {should_gate}"
+    if should_gate and [r.option.value for r in report.recommendations][:1] != [
+        "urgent_crisis_referral"
+    ]:
+        yield "urgent_crisis_referral should come first under safety escalation"
+    if (f.get("cssrs_level") in ("low", "moderate") or (_item9(case) or 0) >= 1) and (
+        "safety_assessment_and_plan" not in recs
+    ):
+        yield "a positive risk screen needs safety_assessment_and_plan (§6.3)"
+
+
+def _item9(case: dict[str, Any]) -> int | None:
+    for m in case.get("measurements", []):
+        if m.get("instrument") == "phq9" and m.get("timepoint") == "current":
+            item9 = m.get("item9")
+            return item9 if isinstance(item9, int) else None
+    return None
+
+
+def test_section_10_conventions_hold_on_every_golden_case(
+    goldens: dict[str, GoldenCase], reports: dict[str, Report]
+) -> None:
+    problems = [
+        f"{name}: {p}"
+        for name, golden in goldens.items()
+        for p in _section_10_problems(dict(golden.case), reports[name])
+    ]
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="engine/assessments.py computes any_treatment_current_episode and "
