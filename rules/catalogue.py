@@ -25,6 +25,7 @@ import yaml
 from ..engine.conditions import Condition, Pattern, leaf_of
 from ..engine.core import Engine, parse_case
 from ..engine.errors import CaseError
+from ..schemas.facts import SINGLETON_TYPES
 from ..schemas.report import Report
 from ..schemas.rule import ActionKind, Rule
 from .loader import LoadedRule, Ruleset
@@ -137,19 +138,20 @@ def _pattern(pattern: Pattern) -> str:
     fact_type = pattern.fact_type or "fact"
     ((key, body),) = pattern.expr.items()
     subs = body if key == "$and" else [pattern.expr]
-    rest = [sub for sub in subs if leaf_of_or_none(sub) != ("type", fact_type)]
+    rest = [sub for sub in subs if _equality(sub) != ("type", fact_type)]
     if fact_type in ("gate", "finding") and len(rest) == 1:
-        leaf = leaf_of_or_none(rest[0])
+        leaf = _equality(rest[0])
         if leaf is not None and leaf[0] == "name":
             verb = "is raised" if fact_type == "gate" else "is derived"
             return f"`{pattern.name}`: {fact_type} `{leaf[1]}` {verb}"
     readable = _expr(pattern.expr)
     if readable is None:
-        return f"`{pattern.name}`: any {fact_type} (always present)"
+        always = " (always present)" if fact_type in SINGLETON_TYPES else ""
+        return f"`{pattern.name}`: any {fact_type}{always}"
     return f"`{pattern.name}`: {fact_type} with {readable}"
 
 
-def leaf_of_or_none(expr: Mapping[str, Any]) -> tuple[str, Any] | None:
+def _equality(expr: Mapping[str, Any]) -> tuple[str, Any] | None:
     """``(field, value)`` of an equality leaf, ``None`` for anything else."""
     ((key, _),) = expr.items()
     if key in ("$and", "$or"):
