@@ -384,6 +384,14 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
     n_failed = len(adequate_failed)
     findings.append(
         Finding(
+            "ad_trials_current_episode",
+            len(current_ad),
+            trial_inputs("antidepressant_trials", [i for i, _, _ in current_ad]),
+            detail="antidepressant trials recorded in the current episode",
+        )
+    )
+    findings.append(
+        Finding(
             "adequate_failed_ad_trials",
             n_failed,
             trial_inputs("antidepressant_trials", [i for i, _ in adequate_failed]),
@@ -690,6 +698,33 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
             )
         )
 
+    any_treatment = bool(
+        current_ad
+        or any(t.episode is EpisodeRef.current for t in case.psychotherapy_trials)
+        or ect_current
+        or aug_current
+    )
+    findings.append(
+        Finding(
+            "any_treatment_current_episode",
+            any_treatment,
+            (
+                *trial_inputs("antidepressant_trials", [i for i, _, _ in current_ad]),
+                *trial_inputs(
+                    "psychotherapy_trials",
+                    [
+                        i
+                        for i, t in enumerate(case.psychotherapy_trials)
+                        if t.episode is EpisodeRef.current
+                    ],
+                ),
+                *trial_inputs("ect_courses", ect_current),
+                *trial_inputs("augmentations", aug_current),
+            ),
+            detail="any antidepressant, psychotherapy, ECT or augmentation in this episode",
+        )
+    )
+
     values: dict[str, Any] = {
         "in_scope_unipolar": in_scope,
         "ad_trials_current_episode": len(current_ad),
@@ -698,12 +733,7 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
         "intolerance_ad_trials": len(intolerance),
         "adequate_failed_psychotherapy_trials": len(pt_failed),
         "inadequate_psychotherapy_trials": len(pt_inadequate),
-        "any_treatment_current_episode": bool(
-            current_ad
-            or any(t.episode is EpisodeRef.current for t in case.psychotherapy_trials)
-            or ect_current
-            or aug_current
-        ),
+        "any_treatment_current_episode": any_treatment,
         "inadequate_response": inadequate_response,
         "trd_2": trd_2,
         "response_status": status,

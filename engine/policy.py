@@ -4,8 +4,9 @@ maintenance, DESIGN.md #9):
 1. **A block beats a recommendation.** Any block on an option removes it from the
    recommendations; the report lists the blocking rules and the recommendations they overrode.
 2. **Gates order first.** When ``safety_escalation_first`` is gated, the safety options
-   (``urgent_crisis_referral``, ``safety_assessment_and_plan``) come before everything and
-   every other recommendation is marked ``after_stabilisation``.
+   (``urgent_crisis_referral``, ``safety_assessment_and_plan``, ``medical_assessment``) come
+   before everything, and every other recommendation except the rapid-response treatments
+   (``ect``, ``lorazepam_challenge``) is marked ``after_stabilisation``.
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
    rationale, rules, evidence and citations of all of them are kept.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schemas.options import OPTION_RANK, SAFETY_FIRST, Option, Tier
+from ..schemas.options import OPTION_RANK, RAPID_RESPONSE, SAFETY_FIRST, Option, Tier
 from ..schemas.rule import ActionKind, Strength
 from .explain import Context, chain, dedupe, firing_evidence, render_rationale
 
@@ -139,7 +140,7 @@ def apply(ctx: Context) -> dict[str, Any]:
                 "order": order,
                 "tier": Tier(tier).name,
                 "strength": e["strength"],
-                "after_stabilisation": safety_first and option not in SAFETY_FIRST,
+                "after_stabilisation": safety_first and option not in RAPID_RESPONSE,
                 "rationale": dedupe(e["rationale"]),
                 "rules": dedupe(e["rules"]),
                 "evidence": dedupe(e["evidence"]),

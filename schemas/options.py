@@ -93,10 +93,16 @@ OPTION_MEANING: dict[Option, str] = {
     "stress-reduction measures.",
 }
 
-#: Options that come first, before stabilisation, when safety escalation is gated (§6.3).
+#: Options that come first when safety escalation is gated: the urgent safety/medical
+#: escalation of §6.3 (crisis assessment, safety plan, physical-health management).
 SAFETY_FIRST: frozenset[Option] = frozenset(
-    {Option.urgent_crisis_referral, Option.safety_assessment_and_plan}
+    {Option.urgent_crisis_referral, Option.safety_assessment_and_plan, Option.medical_assessment}
 )
+
+#: Options that are part of the rapid response itself, so never deferred until after
+#: stabilisation: ECT where a rapid response is needed and the lorazepam challenge for
+#: catatonia (NICE NG222 1.13.1; §6.3).
+RAPID_RESPONSE: frozenset[Option] = SAFETY_FIRST | {Option.ect, Option.lorazepam_challenge}
 
 #: Vocabulary order, used as the tie-break inside a tier.
 OPTION_RANK: dict[Option, int] = {opt: i for i, opt in enumerate(Option)}

@@ -108,13 +108,6 @@ OPTION_MAP_KEYS = {"after_stabilisation", "strength", "caution_rules", "overrode
 RULE_LIST_KEYS = {"fired", "not_fired"}
 OTHER_KEYS = {"gates", "findings", "absent_findings", "trials"}
 EXPECT_KEYS = OPTION_LIST_KEYS | OPTION_MAP_KEYS | RULE_LIST_KEYS | OTHER_KEYS
-#: Derived values that rules match but the engine does not report as findings yet, so evidence
-#: naming them cannot be followed to a finding with inputs. Known gap in
-#: ``engine/assessments.py``, reported to its owner; ``test_known_gap_unreported_findings``
-#: fails (strict xfail) once it is fixed, so this allowance is removed then.
-KNOWN_UNREPORTED_FINDINGS = frozenset(
-    {"any_treatment_current_episode", "ad_trials_current_episode"}
-)
 RULE_REF = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+@\d+$")
 _MISSING = object()
 
@@ -357,7 +350,6 @@ def _explain_problems(engine: Engine, case_json: Any, report: Report) -> Iterato
             if (
                 ev.finding is not None
                 and ev.finding not in finding_names
-                and ev.finding not in KNOWN_UNREPORTED_FINDINGS
             ):
                 yield f"{where}: evidence names finding {ev.finding!r}, not in the report"
 
@@ -535,18 +527,6 @@ def test_section_10_conventions_hold_on_every_golden_case(
         for p in _section_10_problems(dict(golden.case), reports[name])
     ]
     assert not problems, "\n".join(problems)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/assessments.py computes any_treatment_current_episode and "
-    "ad_trials_current_episode (matched by verify.untreated_episode and "
-    "preference.psychotherapy_first_line) without a Finding, so the report cannot show their "
-    "inputs",
-)
-def test_known_gap_unreported_findings(reports: dict[str, Report]) -> None:
-    reported = {f.name for r in reports.values() for f in r.findings}
-    assert not KNOWN_UNREPORTED_FINDINGS - reported
 
 
 # ---------------------------------------------------------------------- coverage
