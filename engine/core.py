@@ -42,6 +42,15 @@ def sha256(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def case_input_hash(case: Case) -> str:
+    """sha256 of the validated case's canonical JSON, leaving out ``patient.id``.
+
+    The patient id is an identifier, not a clinical fact (no rule can see it), so it stays out
+    of the hash: the audit log's pseudonymised copy of a case reproduces the report byte for byte.
+    """
+    return sha256(canonical_json(case.model_dump(mode="json", exclude={"patient": {"id"}})))
+
+
 def engine_version() -> str:
     try:
         return metadata.version("trd-cds")
@@ -181,7 +190,7 @@ class Engine:
             }
             for f in firings
         ]
-        input_hash = sha256(canonical_json(case.model_dump(mode="json")))
+        input_hash = case_input_hash(case)
         evaluated_at = at.isoformat()
         report_id = sha256(
             canonical_json(

@@ -4,8 +4,9 @@
     ├── RuleDefinitionError         a rule file is invalid (carries file, rule id, line, hint)
     │   └── RuleLintError           ... collected lint problems (``.problems``)
     ├── CaseError                   a case is invalid (carries source, field path)
-    └── EvaluationError             evaluating a valid case failed (carries case id, rule id)
-        └── EngineError           durable_rules itself failed (wrapped, never raw)
+    ├── EvaluationError             evaluating a valid case failed (carries case id, rule id)
+    │   └── EngineError             durable_rules itself failed (wrapped, never raw)
+    └── AuditError                  the audit log cannot be written or read (carries path)
 
 durable_rules exceptions never escape raw: the engine wraps them in ``EngineError``.
 """
@@ -94,3 +95,12 @@ class EvaluationError(TrdCdsError):
 
 class EngineError(EvaluationError):
     """durable_rules raised or reported an error; the original is the ``__cause__``."""
+
+
+class AuditError(TrdCdsError):
+    """The audit log cannot be written or read: no pseudonymisation key for a case with a
+    patient id, a corrupt last record, an unknown file type. ``path`` names the log."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path

@@ -138,7 +138,10 @@ class Provenance(_Out):
     ruleset: RulesetRef
     settings: dict[str, JsonValue]
     settings_hash: str
-    input_hash: str
+    input_hash: str = Field(
+        description="sha256 of the validated case's canonical JSON without patient.id (an "
+        "identifier, not a clinical fact), so a pseudonymised copy of the case hashes the same"
+    )
     evaluated_at: str = Field(description="evaluation time passed in by the caller (ISO 8601)")
     conflict_policy: list[str]
 

@@ -1,0 +1,328 @@
+"""Where audit records live: a JSON Lines file or an SQLite database.
+
+Both stores append under an exclusive lock that spans *read the last record → build the next
+one → write → fsync*, so concurrent writers (threads, processes) keep one linear chain and an
+append that returned is on disk.
+
+**JSON Lines** (``.jsonl``): one record per line. The lock is ``fcntl.flock`` on the log file
+itself (per open file, so it also separates writers inside one process; POSIX only). A writer
+killed mid-write can leave a *torn* last line (no trailing newline). Readers skip it and
+``verify`` reports it as ``truncated``. The next writer repairs it, safely and visibly: it
+copies the torn bytes to ``<log>.torn`` (appended, fsynced), cuts the log back to the last
+complete line, and its own record notes the repair in ``recovered_tail`` (offset, length and
+sha256 of the moved bytes), which the hash chain then protects. A torn line was never
+acknowledged (``append`` returns only after fsync of the whole line), so no completed record
+is lost; a crash during the repair at worst copies the same bytes to ``.torn`` twice.
+New log files are created with mode 0600.
+
+**SQLite** (``.sqlite``, ``.db``): stdlib ``sqlite3`` in WAL mode with ``synchronous=FULL``;
+each append is one ``BEGIN IMMEDIATE`` transaction. Rows hold the same canonical record text
+as the JSONL lines, plus indexed columns (seq, record_id, hash, case_id, report_id, pseudonym)
+that ``verify`` checks against the record.
+
+A store object may be shared by threads; open a new one in each process (after ``fork``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from .audit_record import (
+    FORMAT,
+    AuditRecord,
+    RawEntry,
+    RecordFormatError,
+    hash_bytes,
+    parse_record,
+    seal_problem,
+)
+from .errors import AuditError
+
+#: Builds the next record from the last one (None for an empty log) and a repair note.
+MakeRecord = Callable[[AuditRecord | None, dict[str, Any] | None], AuditRecord]
+
+_CHUNK = 1 << 16
+
+
+class Store(Protocol):
+    path: Path
+
+    def append(self, make: MakeRecord) -> AuditRecord: ...
+
+    def entries(self) -> Iterator[RawEntry]: ...
+
+    def close(self) -> None: ...
+
+
+def checked_last(text: str | None, path: str) -> AuditRecord:
+    """The last stored record, refusing to chain onto one that does not verify."""
+    advice = "refusing to append; run `trd-cds audit verify`"
+    try:
+        if text is None:
+            raise RecordFormatError("not UTF-8 text")
+        record = parse_record(text)
+    except RecordFormatError as exc:
+        raise AuditError(
+            f"the last record is not an audit record ({exc}): {advice}", path=path
+        ) from exc
+    why = seal_problem(record)
+    if why:
+        raise AuditError(
+            f"the last record ({record.seq}) does not verify: {why}: {advice}", path=path
+        )
+    return record
+
+
+def _decode(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JsonlStore:
+    """An append-only JSON Lines file (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.torn_path = path.with_name(path.name + ".torn")
+        self._lock = threading.Lock()
+
+    def append(self, make: MakeRecord) -> AuditRecord:
+        with self._lock:
+            created = not self.path.exists()
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise AuditError(f"cannot open: {exc}", path=str(self.path)) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return self._append_locked(fd, make, created)
+            finally:
+                os.close(fd)  # releases the lock
+
+    def _append_locked(self, fd: int, make: MakeRecord, created: bool) -> AuditRecord:
+        size = os.fstat(fd).st_size
+        last, end = _last_line(fd, size)
+        prev = checked_last(_decode(last), str(self.path)) if last is not None else None
+        torn = os.pread(fd, size - end, end) if end < size else b""
+        recovered = None
+        if torn:
+            recovered = {
+                "offset": end,
+                "length": len(torn),
+                "sha256": hash_bytes(torn),
+                "moved_to": self.torn_path.name,
+            }
+        record = make(prev, recovered)  # may refuse (e.g. no key): then nothing is touched
+        if torn:
+            self._move_aside(fd, torn, end)
+        data = (record.to_json() + "\n").encode("utf-8")
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # leave no torn line behind if we can
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+            raise AuditError(f"cannot write: {exc}", path=str(self.path)) from exc
+        if created:
+            _fsync_dir(self.path.parent)
+        return record
+
+    def _move_aside(self, fd: int, torn: bytes, end: int) -> None:
+        """Copy a torn last line to ``<log>.torn`` (durably), then cut it from the log."""
+        aside = os.open(self.torn_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(aside, torn + b"\n")
+            os.fsync(aside)
+        finally:
+            os.close(aside)
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+
+    def entries(self) -> Iterator[RawEntry]:
+        """Lines up to the size seen under a shared lock (so no half-written append)."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            raise AuditError("no such audit log", path=str(self.path)) from None
+        with handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            size = os.fstat(handle.fileno()).st_size
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            pos, position = 0, 0
+            while pos < size:
+                line = handle.readline(size - pos)
+                if not line:
+                    return
+                pos += len(line)
+                position += 1
+                complete = line.endswith(b"\n")
+                yield RawEntry(position, _decode(line.rstrip(b"\n")), complete)
+
+    def close(self) -> None:
+        return None
+
+
+def _last_line(fd: int, size: int) -> tuple[bytes | None, int]:
+    """The last complete line (without newline) and the offset just after it."""
+    buf, start = b"", size
+    while True:
+        if start > 0:
+            step = min(_CHUNK + len(buf), start)  # read more each time: long lines stay cheap
+            start -= step
+            buf = os.pread(fd, step, start) + buf
+        last_nl = buf.rfind(b"\n")
+        if last_nl != -1:
+            prev_nl = buf.rfind(b"\n", 0, last_nl)
+            if prev_nl != -1 or start == 0:
+                return buf[prev_nl + 1 : last_nl], start + last_nl + 1
+        elif start == 0:
+            return None, 0
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_records (
+    seq INTEGER PRIMARY KEY,
+    record_id TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    pseudonym TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_case ON audit_records (case_id);
+CREATE INDEX IF NOT EXISTS audit_records_pseudonym ON audit_records (pseudonym);
+"""
+
+
+class SqliteStore:
+    """An SQLite database in WAL mode (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._schema_ready = False
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if self._conn is None:
+            if not self.path.exists():
+                if not create:
+                    raise AuditError("no such audit log", path=str(self.path))
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(
+                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise AuditError(f"cannot switch to WAL mode (got {mode})", path=str(self.path))
+                conn.execute("PRAGMA synchronous=FULL")
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        if create and not self._schema_ready:
+            self._transaction(self._conn, self._create_schema)
+            self._schema_ready = True
+        return self._conn
+
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO audit_meta VALUES ('format', ?)", (FORMAT,))
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def append(self, make: MakeRecord) -> AuditRecord:
+        def work(conn: sqlite3.Connection) -> AuditRecord:
+            row = conn.execute(
+                "SELECT record FROM audit_records ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            prev = None
+            if row is not None:
+                text = row[0] if isinstance(row[0], str) else None
+                prev = checked_last(text, str(self.path))
+            record = make(prev, None)
+            conn.execute(
+                "INSERT INTO audit_records (seq, record_id, hash, case_id, report_id, pseudonym,"
+                " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.seq,
+                    record.record_id,
+                    record.hash,
+                    record.case_id,
+                    record.report_id,
+                    record.subject.get("pseudonym"),
+                    record.to_json(),
+                ),
+            )
+            return record
+
+        with self._lock:
+            try:
+                result: AuditRecord = self._transaction(self._connect(create=True), work)
+            except sqlite3.Error as exc:
+                raise AuditError(f"cannot write: {exc}", path=str(self.path)) from exc
+            return result
+
+    def entries(self) -> Iterator[RawEntry]:
+        """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
+        last, position = -(2**63), 0
+        while True:
+            with self._lock:
+                try:
+                    conn = self._connect(create=False)
+                    rows = conn.execute(
+                        "SELECT seq, record_id, hash, record FROM audit_records WHERE seq > ?"
+                        " ORDER BY seq LIMIT 256",
+                        (last,),
+                    ).fetchall()
+                except sqlite3.Error as exc:
+                    raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
+            if not rows:
+                return
+            for seq, record_id, digest, text in rows:
+                position += 1
+                columns = {"seq": seq, "record_id": record_id, "hash": digest}
+                yield RawEntry(position, text if isinstance(text, str) else None, True, columns)
+            last = rows[-1][0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._schema_ready = False
