@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from importlib import metadata
@@ -73,6 +74,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+def _bad_value_path(data: Any, path: str = "") -> str:
+    """JSON pointer of the first non-finite number or non-JSON value in ``data``."""
+    if isinstance(data, Mapping):
+        items: Any = data.items()
+    elif isinstance(data, (list, tuple)):
+        items = enumerate(data)
+    else:
+        ok = (
+            isinstance(data, (str, int, bool, date, datetime))
+            or data is None
+            or (isinstance(data, float) and math.isfinite(data))
+        )
+        return "" if ok else path or "/"
+    for key, value in items:
+        found = _bad_value_path(value, f"{path}/{key}")
+        if found:
+            return found
+    return ""
+
+
 def parse_case(data: Mapping[str, Any] | Case, source: str = "<case>") -> Case:
     """Validate case data; raise :class:`CaseError` naming the source and field paths.
 
@@ -88,7 +109,7 @@ def parse_case(data: Mapping[str, Any] | Case, source: str = "<case>") -> Case:
     except RecursionError as exc:
         raise CaseError(source, [("", "input is nested too deeply")]) from exc
     except (TypeError, ValueError) as exc:
-        raise CaseError(source, [("", f"not JSON data: {exc}")]) from exc
+        raise CaseError(source, [(_bad_value_path(data), f"not JSON data: {exc}")]) from exc
     try:
         return Case.model_validate_json(text)
     except ValidationError as exc:

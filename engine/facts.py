@@ -95,8 +95,10 @@ def coerce(fact_type: str, name: str, value: Any) -> Any:
     elif kind == "number":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok:
-            value = float(value)
-            ok = math.isfinite(value)
+            # durable_rules' C JSON reader cannot parse exponent notation (1e-05): the fact
+            # would silently lose its fields. Four decimals keep every float in plain notation.
+            value = round(float(value), 4)
+            ok = math.isfinite(value) and "e" not in repr(value)
     else:
         if hasattr(value, "value") and isinstance(value.value, str):  # Enum
             value = value.value

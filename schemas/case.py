@@ -14,11 +14,12 @@ explanation reports as "missing", distinct from ``False`` (recorded as absent).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = "1"
 
@@ -27,9 +28,21 @@ SCHEMA_VERSION = "1"
 MAX_TRIALS = 40
 MAX_MEASUREMENTS = 40
 
-# Dates are ISO 8601 calendar dates. Cases are validated in JSON mode (``parse_case``), where
-# strict mode accepts exactly that; YAML ``date`` values are turned into ISO strings first.
-LaxDate = date
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_only(value: object) -> object:
+    """Dates are ISO 8601 calendar dates only: pydantic would also read digit strings as Unix
+    timestamps and accept midnight date-times."""
+    if isinstance(value, str):
+        if not _ISO_DATE.match(value):
+            raise ValueError("expected an ISO 8601 date, YYYY-MM-DD")
+        return date.fromisoformat(value)  # ValueError for impossible dates (2026-02-30)
+    return value
+
+
+# Cases are validated in JSON mode (``parse_case``); YAML ``date`` values become ISO strings.
+LaxDate = Annotated[date, BeforeValidator(_iso_date_only)]
 
 
 class _Model(BaseModel):
@@ -387,26 +400,21 @@ class Case(_Model):
     preferences: Preferences = Preferences()
     psychosocial: Psychosocial = Psychosocial()
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Case:
-        seen: set[tuple[Instrument, Timepoint]] = set()
-        for m in self.measurements:
+    @field_validator("measurements")
+    @classmethod
+    def _one_score_per_timepoint(cls, measurements: list[Measurement]) -> list[Measurement]:
+        seen: dict[tuple[Instrument, Timepoint], Measurement] = {}
+        for m in measurements:
             key = (m.instrument, m.timepoint)
             if key in seen:
                 raise ValueError(
                     f"two {m.timepoint.value} measurements for {m.instrument.value}: "
                     "give one baseline and one current score per instrument"
                 )
-            seen.add(key)
+            seen[key] = m
         for inst in Instrument:
-            base = self._measurement(inst, Timepoint.baseline)
-            cur = self._measurement(inst, Timepoint.current)
+            base = seen.get((inst, Timepoint.baseline))
+            cur = seen.get((inst, Timepoint.current))
             if base and cur and base.date and cur.date and base.date > cur.date:
                 raise ValueError(f"{inst.value} baseline date is after the current date")
-        return self
-
-    def _measurement(self, instrument: Instrument, timepoint: Timepoint) -> Measurement | None:
-        for m in self.measurements:
-            if m.instrument is instrument and m.timepoint is timepoint:
-                return m
-        return None
+        return measurements
