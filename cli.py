@@ -6,7 +6,12 @@ Exit codes:
 * 1 — at least one case (or rule file, for ``rules lint``) was invalid or failed to evaluate;
   every other case was still evaluated and reported;
 * 2 — usage error (bad option, unknown rule id or option code, naive ``--at``);
-* 3 — the rules themselves could not be loaded (lint errors in a rules folder).
+* 3 — the rules themselves could not be loaded (lint errors in a rules folder);
+* 4 — ``evaluate --audit``: the audit log could not be written (e.g. a case with a patient id
+  and no ``TRD_CDS_AUDIT_KEY``); the run stops there, before that case's report is shown.
+
+``audit verify`` exits 1 at the first bad record; ``audit replay`` exits 1 when a report does
+not reproduce under the recorded engine, ruleset and settings.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import yaml
 
 from .engine import Engine, Report, Settings, TrdCdsError
-from .engine.errors import CaseError, EvaluationError, RuleDefinitionError
+from .engine.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError
 from .engine.io import STDIN, CaseSource, expand, load_case
 from .engine.render import markdown, text, why_not_text
 from .rules.loader import bundled_rules_dir, lint_rules, load_ruleset
@@ -31,7 +36,7 @@ from .schemas.options import Option
 from .schemas.report import Report as ReportModel
 from .schemas.rule import Rule
 
-EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_RULES = 0, 1, 2, 3
+EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_RULES, EXIT_AUDIT = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -160,7 +165,11 @@ def evaluate(
                     click.echo(json.dumps({"source": source.name, "error": str(exc)}))
                 continue
             if audit is not None:
-                audit.append(report, case)
+                try:
+                    audit.append(report, case)
+                except AuditError as exc:
+                    click.echo(f"error: audit: {exc}", err=True)
+                    sys.exit(EXIT_AUDIT)
             if out_dir:
                 name = Path(source.name).stem if source.path else "stdin"
                 (out_dir / f"{name}.report.json").write_text(report.to_json(), "utf-8")
@@ -198,7 +207,11 @@ def _open_audit(path: str | None) -> Any:
         return None
     from .engine.audit import open_log
 
-    return open_log(path)
+    try:
+        return open_log(path)
+    except AuditError as exc:
+        click.echo(f"error: audit: {exc}", err=True)
+        sys.exit(EXIT_AUDIT)
 
 
 def _render(report: Report, fmt: str, verbose: bool) -> str:
@@ -358,6 +371,119 @@ def schema(which: str) -> None:
     """Print the JSON Schema of case files (or of reports, or of rules)."""
     model: Any = {"case": Case, "report": ReportModel, "rule": Rule}[which]
     click.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Inspect, verify and replay an audit log (.jsonl, .sqlite or .db).
+
+    Writing needs TRD_CDS_AUDIT_KEY (for cases with a patient id); reading, verifying and
+    replaying do not, finding a patient (list --patient) does.
+    """
+
+
+def _audit_log(path: str) -> Any:
+    from .engine.audit import open_log
+
+    try:
+        return open_log(path)
+    except AuditError as exc:
+        raise click.BadParameter(str(exc), param_hint="PATH") from exc
+
+
+def _audit_failed(exc: AuditError) -> NoReturn:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_CASE_FAILED)
+
+
+_AUDIT_PATH = click.argument("path", type=click.Path(exists=True, dir_okay=False))
+
+
+@audit_group.command("list")
+@_AUDIT_PATH
+@click.option("--patient", metavar="ID", help="Only this patient's records (needs the key).")
+def audit_list(path: str, patient: str | None) -> None:
+    """One line per record: seq, record id, evaluation time, case, ruleset, outcome."""
+    from .engine.audit_render import record_line
+
+    log = _audit_log(path)
+    try:
+        for record in log.for_patient(patient) if patient else log.records():
+            click.echo(record_line(record))
+    except AuditError as exc:
+        _audit_failed(exc)
+    finally:
+        log.close()
+
+
+@audit_group.command("show")
+@_AUDIT_PATH
+@click.argument("ref", metavar="SEQ|RECORD_ID")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def audit_show(path: str, ref: str, fmt: str) -> None:
+    """Show one record: provenance, pseudonym, outcome and the full report with its rules."""
+    from .engine.audit_render import record_json, record_text
+
+    log = _audit_log(path)
+    try:
+        record = log.get(int(ref) if ref.isdigit() else ref)
+    except KeyError:
+        raise click.BadParameter(f"no record {ref!r} in {path}", param_hint="REF") from None
+    except AuditError as exc:
+        _audit_failed(exc)
+    finally:
+        log.close()
+    click.echo(record_json(record) if fmt == "json" else record_text(record))
+
+
+@audit_group.command("verify")
+@_AUDIT_PATH
+@click.option(
+    "--anchor",
+    metavar="HASH",
+    help="A head hash kept elsewhere earlier: the log must still contain that record.",
+)
+def audit_verify(path: str, anchor: str | None) -> None:
+    """Check hashes, chain links and sequence; exit 1 at the first bad record."""
+    log = _audit_log(path)
+    try:
+        result = log.verify(anchor)
+    finally:
+        log.close()
+    for seq in result.repairs:
+        click.echo(f"note: record {seq} moved the torn end of an interrupted write aside")
+    click.echo(str(result) if result.ok else f"FAILED: {result}")
+    sys.exit(EXIT_OK if result.ok else EXIT_CASE_FAILED)
+
+
+@audit_group.command("replay")
+@_AUDIT_PATH
+@click.option("--rules", type=click.Path(exists=True, file_okay=False), help="Rules folder.")
+@click.option(
+    "--settings", "settings_file", type=click.Path(exists=True, dir_okay=False), help="Settings."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also list records that reproduced.")
+def audit_replay(path: str, rules: str | None, settings_file: str | None, verbose: bool) -> None:
+    """Evaluate every stored case again at its recorded time and compare.
+
+    Same engine, ruleset and settings: the report must be byte-identical (exit 1 if not).
+    Otherwise: what changed, which outcomes would change and which rules caused it (exit 0).
+    """
+    from .engine.audit_render import replay_lines
+
+    engine = _engine(rules, settings_file)
+    log = _audit_log(path)
+    try:
+        result = log.replay(engine)
+    except AuditError as exc:
+        _audit_failed(exc)
+    finally:
+        log.close()
+    for line in replay_lines(result, verbose=verbose):
+        click.echo(line)
+    sys.exit(EXIT_OK if result.ok else EXIT_CASE_FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

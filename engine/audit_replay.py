@@ -85,8 +85,12 @@ class ReplayResult:
         return sum(1 for i in self.items if i.status == status)
 
     def __str__(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in ("identical", "changed", "mismatch", "error")]
-        return f"{len(self.items)} replayed: " + ", ".join(parts)
+        differ = sum(1 for i in self.items if i.status == "changed" and i.outcome)
+        return (
+            f"{len(self.items)} replayed: {self.count('identical')} identical, "
+            f"{self.count('changed')} under another engine/ruleset/settings ({differ} with "
+            f"different outcomes), {self.count('mismatch')} mismatch, {self.count('error')} error"
+        )
 
 
 def replay(records: Iterable[AuditRecord], engine: Engine) -> ReplayResult:

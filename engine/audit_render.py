@@ -1,0 +1,86 @@
+"""Human-readable renderings of audit records and replay results (for ``trd-cds audit``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from .audit_record import AuditRecord
+from .audit_replay import ReplayResult
+from .render import text
+
+
+def _short(values: list[str], limit: int = 4) -> str:
+    shown = ",".join(values[:limit])
+    return shown + (f",+{len(values) - limit}" if len(values) > limit else "") or "-"
+
+
+def record_line(record: AuditRecord) -> str:
+    """One line: seq, record id, evaluation time, case, ruleset, outcome."""
+    ruleset = record.provenance.get("ruleset", {})
+    out = record.outcome
+    return (
+        f"{record.seq:>6}  {record.record_id}  {record.evaluated_at}  {record.case_id}  "
+        f"{ruleset.get('id')}@{ruleset.get('version')}  "
+        f"recommended={_short(out.get('recommended', []))}  "
+        f"blocked={_short(out.get('blocked', []))}  gates={_short(out.get('gates', []))}"
+    )
+
+
+def record_json(record: AuditRecord) -> str:
+    """The record as indented JSON, with the stored report text expanded into an object."""
+    data = {
+        **record.body(),
+        "hash": record.hash,
+        "record_id": record.record_id,
+        "report": json.loads(record.report_json),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def record_text(record: AuditRecord) -> str:
+    p = record.provenance
+    ruleset = p.get("ruleset", {})
+    subject = record.subject
+    who = subject.get("pseudonym") or ("raw id stored" if subject.get("identifiers") else "none")
+    lines = [
+        f"Audit record {record.seq}  {record.record_id}",
+        f"  hash      {record.hash}",
+        f"  prev      {record.prev_hash}",
+        f"  case      {record.case_id}   patient pseudonym: {who}"
+        + (f" (key {subject['key_id']})" if subject.get("key_id") else ""),
+        f"  evaluated {p.get('evaluated_at')}  engine {p.get('engine_version')}",
+        f"  ruleset   {ruleset.get('id')}@{ruleset.get('version')}  {ruleset.get('hash')}",
+        f"  settings  {p.get('settings_hash')}",
+        f"  input     {p.get('input_hash')}   report {p.get('report_id')}",
+    ]
+    if record.recovered_tail:
+        tail = record.recovered_tail
+        lines.append(
+            f"  repaired  {tail.get('length')} torn bytes at offset {tail.get('offset')} "
+            f"moved to {tail.get('moved_to')} ({tail.get('sha256')})"
+        )
+    lines += ["", text(record.report(), verbose=True)]
+    return "\n".join(lines)
+
+
+def replay_lines(result: ReplayResult, *, verbose: bool = False) -> Iterator[str]:
+    """Records that did not reproduce or whose outcome or fired rules would change (all with
+    ``verbose``); each configuration change once, before the first record it applies to."""
+    shown_config: tuple[str, ...] = ()
+    for item in result.items:
+        quiet = item.status == "identical" or (
+            item.status == "changed" and not item.outcome and not item.rules
+        )
+        if quiet and not verbose:
+            continue
+        if item.config and item.config != shown_config:
+            for change in item.config:
+                yield f"changed: {change}"
+            shown_config = item.config
+        yield f"{item.seq:>6}  {item.record_id}  {item.case_id}: {item.status}: {item.detail}"
+        for outcome in item.outcome:
+            yield f"          outcome: {outcome}"
+        for rule in item.rules:
+            yield f"          rule:    {rule}"
+    yield str(result)
