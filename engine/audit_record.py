@@ -406,9 +406,7 @@ def verify_entries(entries: Iterable[RawEntry], anchor: str | None = None) -> Ve
             record = parse_record(entry.text)
         except RecordFormatError as exc:
             return fail(VerifyProblem("malformed", entry.position, str(exc)))
-        why = seal_problem(record) or (
-            _column_problem(record, entry.columns) if entry.columns else None
-        )
+        why = seal_problem(record)
         if why:
             return fail(
                 VerifyProblem("tampered", entry.position, why, record.seq, record.record_id)
@@ -416,6 +414,11 @@ def verify_entries(entries: Iterable[RawEntry], anchor: str | None = None) -> Ve
         link = _link_problem(record, prev, entry.position)
         if link:
             return fail(link)
+        why = _column_problem(record, entry.columns) if entry.columns else None
+        if why:
+            return fail(
+                VerifyProblem("tampered", entry.position, why, record.seq, record.record_id)
+            )
         why = consistency_problem(record)
         if why:
             return fail(

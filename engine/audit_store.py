@@ -30,6 +30,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -215,6 +216,27 @@ CREATE INDEX IF NOT EXISTS audit_records_pseudonym ON audit_records (pseudonym);
 """
 
 
+_BUSY_TIMEOUT = 60.0
+
+
+def _wal_mode(conn: sqlite3.Connection, path: str) -> None:
+    """Switch to WAL. The switch does not wait on SQLite's busy handler (a new database opened
+    by several writers at once answers "database is locked"), so retry it until the timeout."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode != "wal":
+                mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+    if mode != "wal":
+        raise AuditError(f"cannot switch to WAL mode (got {mode})", path=path)
+
+
 class SqliteStore:
     """An SQLite database in WAL mode (see the module docstring)."""
 
@@ -226,17 +248,18 @@ class SqliteStore:
 
     def _connect(self, create: bool) -> sqlite3.Connection:
         if self._conn is None:
-            if not self.path.exists():
-                if not create:
-                    raise AuditError("no such audit log", path=str(self.path))
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            existed = self.path.exists()
+            if not existed and not create:
+                raise AuditError("no such audit log", path=str(self.path))
+            # Never open/close the database file ourselves: closing any descriptor of it drops
+            # this process's POSIX locks, SQLite's included.
             conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
             try:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise AuditError(f"cannot switch to WAL mode (got {mode})", path=str(self.path))
+                if not existed:
+                    os.chmod(self.path, 0o600)  # before any data; -wal/-shm inherit it
+                _wal_mode(conn, str(self.path))
                 conn.execute("PRAGMA synchronous=FULL")
             except BaseException:
                 conn.close()

@@ -1,0 +1,147 @@
+"""Helpers for the audit-log tests: example evaluations and raw edits of a stored log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import AT, EXAMPLES, load_yaml
+from trd_cds.engine import Engine, Report
+from trd_cds.engine.audit import AuditLog
+from trd_cds.rules.loader import bundled_rules_dir
+
+KEY = b"audit-test-key-0123456789abcdef"
+OTHER_KEY = b"another-audit-key-9876543210fedcba"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+STORES = ["jsonl", "sqlite"]
+
+#: A small case with an identifier that must never reach the log in clear.
+SECRET_ID = "MRN-SECRET-4711"
+SMALL_CASE: dict[str, Any] = {
+    "case_id": "small-1",
+    "patient": {"id": SECRET_ID, "age": 45, "sex": "female"},
+    "diagnosis": {"primary": "mdd"},
+    "episode": {"duration_months": 14, "severity": "moderate"},
+    "antidepressant_trials": [
+        {
+            "drug": "sertraline",
+            "drug_class": "ssri",
+            "dose_adequate": True,
+            "weeks_at_dose": 8,
+            "adherence": "good",
+            "outcome": "no_response",
+        },
+        {
+            "drug": "mirtazapine",
+            "drug_class": "other",
+            "dose_adequate": True,
+            "weeks_at_dose": 6,
+            "adherence": "good",
+            "outcome": "partial_response",
+        },
+    ],
+}
+
+#: The rule the modified-ruleset tests retire, and the example case it recommends TMS for.
+TMS_RULE = "neuromod.tms_after_medication_and_therapy"
+TMS_CASE = "example-01-trd"
+
+
+def small_case(case_id: str, patient_id: str | None = SECRET_ID) -> dict[str, Any]:
+    case = json.loads(json.dumps(SMALL_CASE))
+    case["case_id"] = case_id
+    if patient_id is None:
+        del case["patient"]["id"]
+    else:
+        case["patient"]["id"] = patient_id
+    return case
+
+
+def fill_with_examples(log: AuditLog, engine: Engine) -> list[tuple[Report, dict[str, Any]]]:
+    """Append one record per bundled example; return what was appended."""
+    done = []
+    for path in EXAMPLE_FILES:
+        case = load_yaml(path)
+        report = engine.evaluate(case, at=AT)
+        log.append(report, case)
+        done.append((report, case))
+    return done
+
+
+# ------------------------------------------------------------- raw access to a stored log
+
+
+def stored_texts(path: Path) -> list[str]:
+    """The stored record texts in storage order (JSONL lines / SQLite rows by seq)."""
+    if path.suffix == ".jsonl":
+        return path.read_text("utf-8").splitlines()
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT record FROM audit_records ORDER BY seq")]
+
+
+def rewrite(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
+    """Replace the stored records as an intruder with write access would.
+
+    SQLite rows get their position as ``seq`` column (a row's content moved, not renumbered
+    rows) and their own record's id and hash, so the row columns look plausible.
+    """
+    texts = edit(stored_texts(path))
+    if path.suffix == ".jsonl":
+        path.write_text("".join(t + "\n" for t in texts), "utf-8")
+        return
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM audit_records")
+        for position, text in enumerate(texts, start=1):
+            data = json.loads(text)
+            conn.execute(
+                "INSERT INTO audit_records (seq, record_id, hash, case_id, report_id, pseudonym,"
+                " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    position,
+                    data.get("record_id", f"junk-{position}"),
+                    data.get("hash", ""),
+                    data.get("case_id", ""),
+                    data.get("provenance", {}).get("report_id", ""),
+                    data.get("subject", {}).get("pseudonym"),
+                    text,
+                ),
+            )
+    conn.close()
+
+
+def edit_record(text: str, change: Callable[[dict[str, Any]], None]) -> str:
+    data = json.loads(text)
+    change(data)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def log_bytes(directory: Path) -> bytes:
+    """Every byte the log left in ``directory`` (SQLite's -wal/-shm files included)."""
+    return b"".join(p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file())
+
+
+def rules_with_retired_tms(tmp_path: Path) -> Path:
+    """A copy of the bundled rules with the TMS rule retired and bumped to version 2."""
+    target = tmp_path / "rules"
+    shutil.copytree(
+        bundled_rules_dir(), target, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    for path in target.glob("*.yaml"):
+        text = path.read_text("utf-8")
+        head = f"  - id: {TMS_RULE}\n    version: 1\n"
+        if head in text:
+            start = text.index(head)
+            block_end = text.find("\n  - id: ", start + 1)
+            block_end = len(text) if block_end == -1 else block_end
+            block = text[start:block_end]
+            assert "status: active" in block
+            new = block.replace("version: 1", "version: 2").replace(
+                "status: active", "status: retired"
+            )
+            path.write_text(text[:start] + new + text[block_end:], "utf-8")
+            return target
+    raise AssertionError(f"{TMS_RULE} not found in the bundled rules")
