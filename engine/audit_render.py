@@ -10,13 +10,12 @@ from .audit_replay import ReplayResult
 from .render import text
 
 
-def _short(values: list[str], limit: int = 4) -> str:
-    shown = ",".join(values[:limit])
-    return shown + (f",+{len(values) - limit}" if len(values) > limit else "") or "-"
+def _short(values: list[str]) -> str:
+    return ",".join(values) or "-"
 
 
 def record_line(record: AuditRecord) -> str:
-    """One line: seq, record id, evaluation time, case, ruleset, outcome."""
+    """One greppable line: seq, record id, evaluation time, case, ruleset, full outcome."""
     ruleset = record.provenance.get("ruleset", {})
     out = record.outcome
     return (
@@ -65,19 +64,22 @@ def record_text(record: AuditRecord) -> str:
 
 
 def replay_lines(result: ReplayResult, *, verbose: bool = False) -> Iterator[str]:
-    """Records that did not reproduce or whose outcome or fired rules would change (all with
-    ``verbose``); each configuration change once, before the first record it applies to."""
-    shown_config: tuple[str, ...] = ()
+    """Each configuration change first (with how many records it concerns), then the records
+    that did not reproduce or whose outcome or fired rules would change (all with
+    ``verbose``), then the summary."""
+    configs: dict[tuple[str, ...], int] = {}
+    for item in result.items:
+        if item.config:
+            configs[item.config] = configs.get(item.config, 0) + 1
+    for config, n in configs.items():
+        for change in config:
+            yield f"changed ({n} record(s)): {change}"
     for item in result.items:
         quiet = item.status == "identical" or (
             item.status == "changed" and not item.outcome and not item.rules
         )
         if quiet and not verbose:
             continue
-        if item.config and item.config != shown_config:
-            for change in item.config:
-                yield f"changed: {change}"
-            shown_config = item.config
         yield f"{item.seq:>6}  {item.record_id}  {item.case_id}: {item.status}: {item.detail}"
         for outcome in item.outcome:
             yield f"          outcome: {outcome}"
