@@ -218,6 +218,11 @@ def consistency_problem(record: AuditRecord) -> str | None:
         return f"the stored case is not a valid case: {exc}"
     if case_input_hash(case) != report.provenance.input_hash:
         return "the stored case does not hash to the report's input_hash"
+    if not record.subject.get("identifiers") and case.patient.id not in (
+        None,
+        record.subject.get("pseudonym"),
+    ):
+        return "the stored case holds a patient id that is not the record's pseudonym"
     return None
 
 

@@ -156,20 +156,27 @@ def test_duplicated_record_is_detected(tmp_path: Path, engine: Engine) -> None:
     assert (result.problem.kind, result.problem.position, result.count) == ("broken_link", 4, 3)
 
 
-def _reseal(data: dict[str, Any]) -> None:
+def _reseal_outcome(data: dict[str, Any]) -> None:
     """Edit a record and recompute its own hash: what a careful intruder would do."""
-    from trd_cds.engine.audit_record import body_hash, record_id_for
-
     data["outcome"]["recommended"] = ["tms"]
-    body = {k: v for k, v in data.items() if k not in ("hash", "record_id")}
-    data["hash"] = body_hash(body)
-    data["record_id"] = record_id_for(data["hash"])
+    _reseal_body(data)
+
+
+def _reseal_note(data: dict[str, Any]) -> None:
+    data["recovered_tail"] = {"note": "a field no cross-check covers"}
+    _reseal_body(data)
 
 
 def test_a_resealed_record_breaks_the_next_link(filled: Path) -> None:
-    rewrite(filled, lambda t: [t[0], edit_record(t[1], _reseal), *t[2:]])
+    rewrite(filled, lambda t: [t[0], edit_record(t[1], _reseal_note), *t[2:]])
     result = _verify(filled)
-    # record 2 seals itself, but its summary no longer matches its report
+    assert (result.problem.kind, result.problem.seq, result.count) == ("broken_link", 3, 2)
+    assert "prev_hash does not match record 2" in result.problem.detail
+
+
+def test_a_resealed_summary_must_match_its_report(filled: Path) -> None:
+    rewrite(filled, lambda t: [t[0], edit_record(t[1], _reseal_outcome), *t[2:]])
+    result = _verify(filled)
     assert (result.problem.kind, result.problem.seq) == ("inconsistent", 2)
 
 
@@ -412,3 +419,24 @@ def test_sqlite_row_edits_are_detected(tmp_path: Path, engine: Engine) -> None:
     result = _verify(path)
     assert (result.problem.kind, result.problem.seq, result.count) == ("tampered", 2, 1)
     assert "row column hash" in result.problem.detail
+
+
+def test_a_raw_id_slipped_into_a_record_is_inconsistent(log_path: Path, engine: Engine) -> None:
+    _append_small(log_path, engine, KEY)
+
+    def leak(data: dict[str, Any]) -> None:
+        data["case"]["patient"]["id"] = SECRET_ID
+        _reseal_body(data)
+
+    rewrite(log_path, lambda t: [edit_record(t[0], leak)])
+    result = _verify(log_path)
+    assert (result.problem.kind, result.problem.seq) == ("inconsistent", 1)
+    assert "not the record's pseudonym" in result.problem.detail
+
+
+def _reseal_body(data: dict[str, Any]) -> None:
+    from trd_cds.engine.audit_record import body_hash, record_id_for
+
+    body = {k: v for k, v in data.items() if k not in ("hash", "record_id")}
+    data["hash"] = body_hash(body)
+    data["record_id"] = record_id_for(data["hash"])
