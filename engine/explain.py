@@ -6,6 +6,7 @@ evaluation: the case facts, the facts rules derived, and the source of every fie
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -279,17 +280,20 @@ def _pattern_unmet(ctx: Context, pattern: Pattern) -> tuple[Json, str | None] | 
         leaf = LeafResult(Leaf("type", "$eq", pattern.fact_type), MISSING, False)
         note = f"no {pattern.fact_type} fact: {_absent_note(ctx, pattern)}"
         return condition_result(ctx, pattern, None, leaf), note
-    best: tuple[int, str, LeafResult] | None = None
+    # The most nearly matching fact wins; ties go to the smallest fact content (not the fact
+    # id, which follows input order), so why-not does not depend on the order of list items.
+    best: tuple[int, str, str, LeafResult] | None = None
     written = pattern.leaves
     for fact in candidates:
         failure = first_failure(pattern.expr, fact)
         if failure is None:
             return None
         position = written.index(failure.leaf)
-        if best is None or position > best[0]:
-            best = (position, str(fact["id"]), failure)
+        content = json.dumps({k: v for k, v in fact.items() if k != "id"}, sort_keys=True)
+        if best is None or (-position, content) < (-best[0], best[1]):
+            best = (position, content, str(fact["id"]), failure)
     assert best is not None
-    return condition_result(ctx, pattern, best[1], best[2]), None
+    return condition_result(ctx, pattern, best[2], best[3]), None
 
 
 def _absent_note(ctx: Context, pattern: Pattern) -> str:

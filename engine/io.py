@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ..rules.loader import SafeLoader
 from ..schemas.case import Case
 from .core import parse_case
 from .errors import CaseError
@@ -61,7 +62,7 @@ def parse_text(text: str, name: str, suffix: str) -> Any:
         except json.JSONDecodeError as exc:
             raise CaseError(name, [(f"line {exc.lineno}", f"invalid JSON: {exc.msg}")]) from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CaseError(name, [(_yaml_line(exc), f"invalid YAML: {problem}")]) from exc
