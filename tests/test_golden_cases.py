@@ -347,10 +347,7 @@ def _explain_problems(engine: Engine, case_json: Any, report: Report) -> Iterato
                     yield f"{where}: evidence {ev.pointer} = {ev.value!r}, case has {value!r}"
             elif ev.finding is None:
                 yield f"{where}: evidence {ev.fact} has neither a pointer nor a finding"
-            if (
-                ev.finding is not None
-                and ev.finding not in finding_names
-            ):
+            if ev.finding is not None and ev.finding not in finding_names:
                 yield f"{where}: evidence names finding {ev.finding!r}, not in the report"
 
     def explained(where: str, refs: list[str], citations: list[str]) -> Iterator[str]:
