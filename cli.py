@@ -450,6 +450,8 @@ def audit_verify(path: str, anchor: str | None) -> None:
     log = _audit_log(path)
     try:
         result = log.verify(anchor)
+    except AuditError as exc:
+        _audit_failed(exc)
     finally:
         log.close()
     for seq in result.repairs:

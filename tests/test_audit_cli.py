@@ -132,6 +132,16 @@ def test_verify_reports_truncation(runner: CliRunner, tmp_path: Path) -> None:
     assert "truncated" in result.stdout and "(1 records before it verified)" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["junk.sqlite", "junk.jsonl"])
+def test_verify_a_file_that_is_no_log(runner: CliRunner, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("hello\n", "utf-8")
+    result = runner.invoke(main, ["audit", "verify", str(path)])
+    assert result.exit_code == 1
+    assert "not a database" in result.stderr or "malformed" in result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_replay_same_rules_is_identical(runner: CliRunner, log_path: Path) -> None:
     result = runner.invoke(main, ["audit", "replay", str(log_path)])
     assert result.exit_code == 0, result.output
