@@ -16,6 +16,7 @@ from ..schemas.report import Report
 from ..schemas.settings import Settings
 from .core import Engine, UsageError, parse_case
 from .errors import (
+    AuditError,
     CaseError,
     EngineError,
     EvaluationError,
@@ -25,6 +26,7 @@ from .errors import (
 )
 
 __all__ = [
+    "AuditError",
     "Case",
     "CaseError",
     "Engine",

@@ -14,6 +14,7 @@ import trd_cds.engine
 from tests.conftest import ROOT
 
 PUBLIC = [
+    "AuditError",
     "Case",
     "CaseError",
     "Engine",
