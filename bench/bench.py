@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from trd_cds.engine import CaseError, Engine, parse_case
+from trd_cds.schemas.case import INSTRUMENT_RANGES, PsychotherapyModality, TrialOutcome
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,28 +70,10 @@ DRUGS = {
     "maoi": ["phenelzine", "tranylcypromine"],
     "other": ["mirtazapine", "bupropion", "vortioxetine", "agomelatine"],
 }
-OUTCOMES = [
-    "no_response",
-    "partial_response",
-    "response_without_remission",
-    "remission",
-    "stopped_intolerance",
-    "ongoing",
-]
-MODALITIES = [
-    "cbt",
-    "dbt",
-    "psychodynamic",
-    "ipt",
-    "mbct",
-    "act",
-    "emdr",
-    "behavioural_activation",
-    "problem_solving",
-    "supportive_counselling",
-    "other",
-]
-RANGES = {"phq9": 27, "madrs": 60, "hamd17": 52, "qids_sr16": 27}
+# Vocabularies come from the case schema, so the generator cannot drift from it.
+OUTCOMES = [o.value for o in TrialOutcome]
+MODALITIES = [m.value for m in PsychotherapyModality]
+RANGES = {inst.value: high for inst, (_, high) in INSTRUMENT_RANGES.items()}
 
 
 class CaseGenerator:
