@@ -45,7 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from trd_cds.engine import CaseError, Engine, parse_case
-from trd_cds.schemas.case import INSTRUMENT_RANGES, PsychotherapyModality, TrialOutcome
+from trd_cds.schemas.case import (
+    INSTRUMENT_RANGES,
+    ClinicalFeatures,
+    PsychotherapyModality,
+    TrialOutcome,
+)
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,20 +152,7 @@ class CaseGenerator:
                 "seizure_history": self.tri(0.04),
             },
             "clinical_features": {
-                name: self.tri(0.35, 0.5)
-                for name in (
-                    "rumination",
-                    "negative_automatic_thoughts",
-                    "avoidance",
-                    "emotion_dysregulation",
-                    "recurrent_self_harm",
-                    "longstanding_relational_patterns",
-                    "wishes_insight",
-                    "experiential_avoidance",
-                    "values_disengagement",
-                    "unresolved_trauma_memories",
-                    "prior_good_ect_response",
-                )
+                name: self.tri(0.35, 0.5) for name in ClinicalFeatures.model_fields
             },
             "contraindications": self.contraindications(),
             "preferences": {

@@ -271,11 +271,6 @@ def evaluate(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
     return check_leaf(leaf_of(expr), fact).ok
 
 
-def explain(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> list[LeafResult]:
-    """Every leaf of ``expr`` tested against ``fact``, in written order."""
-    return [check_leaf(leaf, fact) for leaf in leaves(expr)]
-
-
 def first_failure(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> LeafResult | None:
     """The first leaf that keeps ``expr`` from matching ``fact``; ``None`` if it matches.
 
@@ -297,5 +292,5 @@ def first_failure(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> LeafResul
 
 
 def explain_pattern(pattern: Pattern, fact: Mapping[str, Any]) -> list[LeafResult]:
-    """:func:`explain` with the pattern's pre-computed leaves."""
+    """Every leaf of the pattern tested against ``fact``, in written order."""
     return [check_leaf(leaf, fact) for leaf in pattern.leaves]

@@ -26,9 +26,9 @@ from ..schemas.settings import Settings
 from .assessments import Assessment, assess
 from .errors import CaseError, EvaluationError, TrdCdsError
 from .explain import build_context, build_index, derived_id, firing_conditions, why_not
-from .facts import build_facts
+from .facts import FactSet, build_facts
 from .policy import POLICY, apply
-from .session import RuleHost
+from .session import Firing, RuleHost
 
 
 class UsageError(TrdCdsError, ValueError):
@@ -173,8 +173,8 @@ class Engine:
         case: Case,
         at: datetime,
         assessment: Assessment,
-        factset: Any,
-        firings: Any,
+        factset: FactSet,
+        firings: list[Firing],
         derived: dict[str, dict[str, Any]],
     ) -> Report:
         ctx = build_context(self._index, factset, derived, firings)

@@ -144,12 +144,6 @@ class Rule(_Model):
         return self
 
 
-class RuleFile(_Model):
-    """One YAML file of rules."""
-
-    rules: list[Rule]
-
-
 class RulesetHeader(_Model):
     """``rules/ruleset.yaml``: the ruleset's identity."""
 
