@@ -26,15 +26,17 @@ from typing import Any, NoReturn, TypeVar
 import click
 import yaml
 
-from .engine import Engine, Report, Settings, TrdCdsError
-from .engine.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError
+from .engine import Engine
 from .engine.io import STDIN, CaseSource, expand, load_case
 from .engine.render import markdown, text, why_not_text
 from .rules.loader import bundled_rules_dir, lint_rules, load_ruleset
 from .schemas.case import Case
+from .schemas.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError, TrdCdsError
 from .schemas.options import Option
+from .schemas.report import Report
 from .schemas.report import Report as ReportModel
 from .schemas.rule import Rule
+from .schemas.settings import Settings
 
 EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_RULES, EXIT_AUDIT = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
@@ -404,7 +406,7 @@ _AUDIT_PATH = click.argument("path", type=click.Path(exists=True, dir_okay=False
 @click.option("--patient", metavar="ID", help="Only this patient's records (needs the key).")
 def audit_list(path: str, patient: str | None) -> None:
     """One line per record: seq, record id, evaluation time, case, ruleset, outcome."""
-    from .engine.audit_render import record_line
+    from .engine.audit.render import record_line
 
     log = _audit_log(path)
     try:
@@ -424,7 +426,7 @@ def audit_list(path: str, patient: str | None) -> None:
 )
 def audit_show(path: str, ref: str, fmt: str) -> None:
     """Show one record: provenance, pseudonym, outcome and the full report with its rules."""
-    from .engine.audit_render import record_json, record_text
+    from .engine.audit.render import record_json, record_text
 
     log = _audit_log(path)
     try:
@@ -473,7 +475,7 @@ def audit_replay(path: str, rules: str | None, settings_file: str | None, verbos
     Same engine, ruleset and settings: the report must be byte-identical (exit 1 if not).
     Otherwise: what changed, which outcomes would change and which rules caused it (exit 0).
     """
-    from .engine.audit_render import replay_lines
+    from .engine.audit.render import replay_lines
 
     engine = _engine(rules, settings_file)
     log = _audit_log(path)

@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from trd_cds.engine import CaseError, Engine, parse_case
+from trd_cds import CaseError, Engine, parse_case
 from trd_cds.schemas.case import (
     INSTRUMENT_RANGES,
     ClinicalFeatures,

@@ -8,7 +8,6 @@ Nothing is global: two engines share nothing, and an engine may be shared by thr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -20,11 +19,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..rules.loader import LoadedRule, Ruleset, load_ruleset
+from ..schemas.canonical import canonical_json, sha256
 from ..schemas.case import Case
+from ..schemas.errors import CaseError, EvaluationError, TrdCdsError
 from ..schemas.report import Report
 from ..schemas.settings import Settings
 from .assessments import Assessment, assess
-from .errors import CaseError, EvaluationError, TrdCdsError
 from .explain import build_context, build_index, derived_id, firing_conditions, why_not
 from .facts import FactSet, build_facts
 from .policy import POLICY, apply
@@ -33,14 +33,6 @@ from .session import Firing, RuleHost
 
 class UsageError(TrdCdsError, ValueError):
     """The library was called wrongly (e.g. a naive evaluation time)."""
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def case_input_hash(case: Case) -> str:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
+from ..rules.conditions import MISSING, Leaf, LeafResult, Pattern, explain_pattern, first_failure
 from ..rules.loader import LoadedRule, Ruleset
 from ..schemas.options import Option
 from ..schemas.rule import ActionKind
-from .conditions import MISSING, Leaf, LeafResult, Pattern, explain_pattern, first_failure
 from .facts import FactSet, Source
 from .session import Firing
 

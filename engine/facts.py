@@ -20,9 +20,9 @@ from functools import cache
 from typing import Any
 
 from ..schemas.case import MAX_TRIALS, Case
+from ..schemas.errors import EvaluationError
 from ..schemas.facts import SINGLETON_TYPES, FieldSpec, field_specs
 from .assessments import Assessment
-from .errors import EvaluationError
 
 LIST_FACTS: dict[str, str] = {
     # fact type -> case list it comes from

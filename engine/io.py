@@ -16,8 +16,8 @@ import yaml
 
 from ..rules.loader import SafeLoader
 from ..schemas.case import Case
+from ..schemas.errors import CaseError
 from .core import parse_case
-from .errors import CaseError
 
 CASE_SUFFIXES = (".json", ".yaml", ".yml")
 STDIN = "-"

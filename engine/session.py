@@ -32,7 +32,7 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from .errors import EngineError, EvaluationError
+from ..schemas.errors import EngineError, EvaluationError
 
 SESSION_ID = "case"
 RULESET_NAME = "trd"

@@ -22,12 +22,12 @@ from typing import Any
 
 import yaml
 
-from ..engine.conditions import Condition, Pattern, leaf_of
 from ..engine.core import Engine, parse_case
-from ..engine.errors import CaseError
+from ..schemas.errors import CaseError
 from ..schemas.facts import SINGLETON_TYPES
 from ..schemas.report import Report
 from ..schemas.rule import ActionKind, Rule
+from .conditions import Condition, Pattern, leaf_of
 from .loader import LoadedRule, Ruleset
 
 #: Where ``trd-cds rules doc`` looks for golden cases when ``--cases`` is not given.

@@ -4,7 +4,7 @@ It refuses unknown fact types and fields (with a "did you mean"), literals of th
 (a string compared with a number is compared as text by durable_rules, DESIGN.md #6), unknown
 enum values, ordering comparisons on non-numbers, conditions on findings no rule derives,
 rationale placeholders that name nothing, duplicate ids, missing citations and the unsafe
-constructs listed in :data:`trd_cds.engine.conditions.UNSAFE`.
+constructs listed in :data:`trd_cds.rules.conditions.UNSAFE`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.conditions import (
+from ..schemas.errors import LintProblem
+from ..schemas.facts import FACT_MODELS, FieldSpec, field_specs
+from ..schemas.rule import ActionKind, Rule, RuleStatus
+from .conditions import (
     EXISTENCE,
     ORDERING,
     Condition,
@@ -23,9 +26,6 @@ from ..engine.conditions import (
     leaves,
     parse,
 )
-from ..engine.errors import LintProblem
-from ..schemas.facts import FACT_MODELS, FieldSpec, field_specs
-from ..schemas.rule import ActionKind, Rule, RuleStatus
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:

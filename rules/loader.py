@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..engine.conditions import Condition
-from ..engine.errors import LintProblem, RuleDefinitionError, RuleLintError
+from ..schemas.errors import LintProblem, RuleDefinitionError, RuleLintError
 from ..schemas.rule import ActionKind, Rule, RulesetHeader, RuleStatus
+from .conditions import Condition
 from .lint import RuleLinter
 
 HEADER_FILE = "ruleset.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import AT, EXAMPLES, load_yaml
-from trd_cds.engine import Engine, Report
+from trd_cds import Engine, Report
 from trd_cds.engine.audit import AuditLog
 from trd_cds.rules.loader import bundled_rules_dir
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from trd_cds.engine import Engine
+from trd_cds import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

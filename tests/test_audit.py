@@ -28,7 +28,7 @@ from tests.audit_support import (
     stored_texts,
 )
 from tests.conftest import AT
-from trd_cds.engine import Engine, Report, TrdCdsError
+from trd_cds import Engine, Report, TrdCdsError
 from trd_cds.engine.audit import ENV_KEY, GENESIS, AuditError, AuditLog, open_log
 
 
@@ -435,7 +435,7 @@ def test_a_raw_id_slipped_into_a_record_is_inconsistent(log_path: Path, engine: 
 
 
 def _reseal_body(data: dict[str, Any]) -> None:
-    from trd_cds.engine.audit_record import body_hash, record_id_for
+    from trd_cds.engine.audit.record import body_hash, record_id_for
 
     body = {k: v for k, v in data.items() if k not in ("hash", "record_id")}
     data["hash"] = body_hash(body)

@@ -177,7 +177,7 @@ def test_replay_changed_settings_are_named(
 
 def test_replay_mismatch_exits_1(runner: CliRunner, log_path: Path) -> None:
     def drift(data: dict[str, object]) -> None:
-        from trd_cds.engine.audit_record import body_hash, record_id_for
+        from trd_cds.engine.audit.record import body_hash, record_id_for
 
         report = json.loads(str(data["report"]))
         report["disclaimer"] = "something the engine never wrote"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.audit_support import KEY, STORES, small_case
 from tests.conftest import AT
-from trd_cds.engine import Engine
+from trd_cds import Engine
 from trd_cds.engine.audit import ENV_KEY, open_log
 
 #: A writer process: appends to the log given in argv, printing each acknowledged record.
@@ -22,7 +22,7 @@ WRITER = """
 import sys
 from datetime import datetime, timezone
 from tests.audit_support import small_case
-from trd_cds.engine import Engine
+from trd_cds import Engine
 from trd_cds.engine.audit import open_log
 
 path, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

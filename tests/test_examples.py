@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AT, EXAMPLES, ROOT, load_yaml
-from trd_cds.engine import Engine
+from trd_cds import Engine
 
 GOLDEN = ROOT / "tests" / "golden"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))

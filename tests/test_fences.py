@@ -15,7 +15,7 @@ import pytest
 from durable import engine as durable_engine
 
 from tests.conftest import AT, EXAMPLES, load_yaml
-from trd_cds.engine import Engine, EngineError, EvaluationError, RuleLintError, load_ruleset
+from trd_cds import Engine, EngineError, EvaluationError, RuleLintError, load_ruleset
 from trd_cds.engine import session as session_mod
 from trd_cds.engine.facts import coerce, fact_id_vocabulary, fnv1_32
 from trd_cds.rules import bundled_rules_dir

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import trd_cds.engine
+import trd_cds
 from tests.conftest import ROOT
 
 PUBLIC = [
@@ -34,13 +34,17 @@ PUBLIC = [
 
 
 def test_public_surface_is_pinned() -> None:
-    assert sorted(trd_cds.engine.__all__) == PUBLIC
+    # httpx's tests/test_exported_members.py: __all__ is exactly the documented surface
+    assert sorted(trd_cds.__all__) == PUBLIC
     for name in PUBLIC:
-        assert getattr(trd_cds.engine, name) is not None
+        assert getattr(trd_cds, name) is not None
+    namespace: dict[str, object] = {}
+    exec("from trd_cds import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == PUBLIC
 
 
 def test_error_tree() -> None:
-    from trd_cds.engine import errors
+    from trd_cds.schemas import errors
 
     assert issubclass(errors.RuleLintError, errors.RuleDefinitionError)
     assert issubclass(errors.EngineError, errors.EvaluationError)

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import MUTATIONS, Json, case_dicts, invalid_case_dicts
-from trd_cds.engine import Case, CaseError, Engine, Report, parse_case
-from trd_cds.engine import conditions as cond
+from trd_cds import Case, CaseError, Engine, Report, parse_case
 from trd_cds.engine.assessments import assess
 from trd_cds.engine.explain import derived_id
 from trd_cds.engine.facts import build_facts
+from trd_cds.rules import conditions as cond
 from trd_cds.schemas.rule import ActionKind
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)

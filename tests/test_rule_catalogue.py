@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from trd_cds import Engine
 from trd_cds.cli import main
-from trd_cds.engine import Engine
 from trd_cds.rules.catalogue import (
     REGENERATE_COMMAND,
     catalogue_for,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trd_cds.engine import RuleDefinitionError, RuleLintError, load_ruleset
+from trd_cds import RuleDefinitionError, RuleLintError, load_ruleset
 from trd_cds.rules import bundled_rules_dir
 from trd_cds.schemas.rule import SEED_LINES
 

@@ -20,7 +20,7 @@ A record is one line of canonical JSON (sorted keys, no spaces, UTF-8)::
   the key — and ``identifiers``). The report's ``input_hash`` leaves ``patient.id`` out, so the
   stored case still hashes to it and replays to the same bytes.
 * ``recovered_tail`` is null, or notes that this writer found the torn end of an interrupted
-  write and moved it aside (see :mod:`.audit_store`).
+  write and moved it aside (see :mod:`.store`).
 
 Nothing in a record depends on the wall clock, the host or the process: the same evaluations
 appended in the same order give the same bytes.
@@ -37,10 +37,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..schemas.case import Case
-from ..schemas.report import Report
-from .core import canonical_json, case_input_hash, parse_case, sha256
-from .errors import AuditError, CaseError
+from ...schemas.canonical import canonical_json, sha256
+from ...schemas.case import Case
+from ...schemas.errors import AuditError, CaseError
+from ...schemas.report import Report
+from ..core import case_input_hash, parse_case
 
 FORMAT = "trd-cds-audit/1"
 GENESIS = "sha256:" + "0" * 64

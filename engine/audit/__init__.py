@@ -6,9 +6,9 @@ rule version — answerable months later by someone who was not there.
 >>> log.verify()                              # tampered / deleted / reordered / truncated?
 >>> log.replay(Engine())                      # same bytes again, or what changed and why
 
-Each record (:mod:`.audit_record`) holds the report's provenance, its outcome, the full report
+Each record (:mod:`.record`) holds the report's provenance, its outcome, the full report
 JSON (with the condition-level trace), the input case with ``patient.id`` replaced by a keyed
-HMAC-SHA256 pseudonym, and the hash chain. Storage (:mod:`.audit_store`) is a JSON Lines file
+HMAC-SHA256 pseudonym, and the hash chain. Storage (:mod:`.store`) is a JSON Lines file
 or an SQLite database, written atomically and durably by concurrent threads and processes.
 
 **The key.** Pseudonyms are keyed with ``key`` or, if not given, the UTF-8 bytes of the
@@ -27,9 +27,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..schemas.case import Case
-from ..schemas.report import Report
-from .audit_record import (
+from ...schemas.case import Case
+from ...schemas.errors import AuditError
+from ...schemas.report import Report
+from ..core import Engine, parse_case
+from .record import (
     GENESIS,
     AuditRecord,
     VerifyProblem,
@@ -40,10 +42,8 @@ from .audit_record import (
     pseudonym,
     verify_entries,
 )
-from .audit_replay import OutcomeChange, ReplayItem, ReplayResult, RuleChange, replay
-from .audit_store import JsonlStore, SqliteStore, Store
-from .core import Engine, parse_case
-from .errors import AuditError
+from .replay import OutcomeChange, ReplayItem, ReplayResult, RuleChange, replay
+from .store import JsonlStore, SqliteStore, Store
 
 __all__ = [
     "ENV_KEY",
@@ -179,7 +179,7 @@ class AuditLog:
         return verify_entries(self._store.entries(), anchor)
 
     def replay(self, engine: Engine) -> ReplayResult:
-        """Evaluate every stored input again with ``engine`` (see :mod:`.audit_replay`)."""
+        """Evaluate every stored input again with ``engine`` (see :mod:`.replay`)."""
         return replay(self.records(), engine)
 
     def close(self) -> None:

@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from ..schemas.report import Provenance, Report
-from .audit_record import AuditRecord
-from .core import Engine
-from .errors import TrdCdsError
+from ...schemas.errors import TrdCdsError
+from ...schemas.report import Provenance, Report
+from ..core import Engine
+from .record import AuditRecord
 
 Status = Literal["identical", "changed", "mismatch", "error"]
 

@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from .audit_record import (
+from ...schemas.errors import AuditError
+from .record import (
     FORMAT,
     AuditRecord,
     RawEntry,
@@ -44,7 +45,6 @@ from .audit_record import (
     parse_record,
     seal_problem,
 )
-from .errors import AuditError
 
 #: Builds the next record from the last one (None for an empty log) and a repair note.
 MakeRecord = Callable[[AuditRecord | None, dict[str, Any] | None], AuditRecord]

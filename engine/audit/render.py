@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from .audit_record import AuditRecord
-from .audit_replay import ReplayResult
-from .render import text
+from ..render import text
+from .record import AuditRecord
+from .replay import ReplayResult
 
 
 def _short(values: list[str]) -> str:
