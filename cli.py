@@ -178,7 +178,7 @@ def evaluate(
             elif fmt == "json":
                 reports.append(report.to_json().rstrip("\n"))
             elif fmt == "jsonl":
-                click.echo(report.model_dump_json())
+                click.echo(report.to_json_line())
             else:
                 click.echo(_render(report, fmt, verbose), nl=False)
     if fmt == "json" and not out_dir:

@@ -16,19 +16,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
-from ..rules.loader import LoadedRule, Ruleset, load_ruleset
-from ..schemas.canonical import canonical_json, sha256
+from ..rules.loader import Ruleset, load_ruleset
+from ..schemas.canonical import canonical_json, sha256, sha256_bytes
 from ..schemas.case import Case
 from ..schemas.errors import CaseError, EvaluationError, TrdCdsError
-from ..schemas.report import Report
+from ..schemas.report import DISCLAIMER, LAZY_PARTS, Report
 from ..schemas.settings import Settings
 from .assessments import Assessment, assess
-from .explain import build_context, build_index, derived_id, firing_conditions, why_not
-from .facts import FactSet, build_facts
-from .policy import POLICY, apply
-from .session import Firing, RuleHost
+from .explain import Context, build_index, derived_id
+from .facts import build_facts
+from .policy import POLICY, Outcome, apply
+from .session import RuleHost
 
 
 class UsageError(TrdCdsError, ValueError):
@@ -41,7 +42,11 @@ def case_input_hash(case: Case) -> str:
     The patient id is an identifier, not a clinical fact (no rule can see it), so it stays out
     of the hash: the audit log's pseudonymised copy of a case reproduces the report byte for byte.
     """
-    return sha256(canonical_json(case.model_dump(mode="json", exclude={"patient": {"id"}})))
+    data = case.model_dump(mode="json", exclude={"patient": {"id"}})
+    try:
+        return sha256_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    except TypeError:  # an integer beyond 64 bits: the standard library writes the same form
+        return sha256(canonical_json(data))
 
 
 def engine_version() -> str:
@@ -125,7 +130,11 @@ class Engine:
         self._settings_json = json.loads(self.settings.model_dump_json())
         self._settings_hash = sha256(canonical_json(self._settings_json))
         self._version = engine_version()
-        self._rules: dict[str, LoadedRule] = {r.rule.id: r for r in self.ruleset.active}
+        self._ruleset_ref = {
+            "id": self.ruleset.header.id,
+            "version": self.ruleset.header.version,
+            "hash": self.ruleset.content_hash,
+        }
         definitions: dict[str, tuple[dict[str, Any], Any]] = {}
         for loaded in self.ruleset.active:
             fact_id = derived_id(loaded)
@@ -142,7 +151,11 @@ class Engine:
         return self._version
 
     def evaluate(self, case: Case | Mapping[str, Any], at: datetime) -> Report:
-        """Evaluate one case as of ``at`` (timezone-aware; never read from the clock here)."""
+        """Evaluate one case as of ``at`` (timezone-aware; never read from the clock here).
+
+        The decision (gates, recommendations, cautions, blocks, findings, provenance) is
+        computed now; the condition-level trace and why-not when first asked for.
+        """
         if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
             raise UsageError("evaluate(at=...) needs a timezone-aware datetime")
         model = parse_case(case)
@@ -150,7 +163,9 @@ class Engine:
         factset = build_facts(model, assessment)
         firings, derived = self._host.run(factset.facts, model.case_id)
         try:
-            return self._report(model, at, assessment, factset, firings, derived)
+            ctx = Context(self._index, factset, derived, firings)
+            outcome = apply(ctx)
+            data = self._decision(model, at, assessment, outcome)
         except TrdCdsError:
             raise
         except Exception as exc:  # a bug in report building must still name the case
@@ -158,20 +173,27 @@ class Engine:
                 f"building the report failed: {type(exc).__name__}: {exc}", case_id=model.case_id
             ) from exc
 
+        def explain() -> dict[str, Any]:
+            try:
+                parts = {
+                    "trace": ctx.trace(),
+                    "why_not": ctx.why_not(outcome.recommended(), outcome.blocked_map),
+                }
+            except Exception as exc:
+                raise EvaluationError(
+                    f"building the explanation failed: {type(exc).__name__}: {exc}",
+                    case_id=model.case_id,
+                ) from exc
+            assert tuple(parts) == LAZY_PARTS
+            return parts
+
+        return Report(data, explain)
+
     # ------------------------------------------------------------------ report
 
-    def _report(
-        self,
-        case: Case,
-        at: datetime,
-        assessment: Assessment,
-        factset: FactSet,
-        firings: list[Firing],
-        derived: dict[str, dict[str, Any]],
-    ) -> Report:
-        ctx = build_context(self._index, factset, derived, firings)
-        outcome = apply(ctx)
-        recommended = {r["option"] for r in outcome["recommendations"]}
+    def _decision(
+        self, case: Case, at: datetime, assessment: Assessment, outcome: Outcome
+    ) -> dict[str, Any]:
         findings: list[dict[str, Any]] = [
             {
                 "name": f.name,
@@ -183,7 +205,7 @@ class Engine:
             }
             for f in assessment.findings
         ]
-        for name, rules in sorted(outcome["derived_by"].items()):
+        for name, rules in sorted(outcome.derived_by.items()):
             findings.append(
                 {
                     "name": name,
@@ -194,15 +216,6 @@ class Engine:
                     "rules": rules,
                 }
             )
-        trace = [
-            {
-                "rule": self._rules[f.rule_id].rule.ref,
-                "action": self._rules[f.rule_id].rule.action.kind.value,
-                "produces": _produces(self._rules[f.rule_id]),
-                "conditions": firing_conditions(ctx, f),
-            }
-            for f in firings
-        ]
         input_hash = case_input_hash(case)
         evaluated_at = at.isoformat()
         report_id = sha256(
@@ -216,35 +229,22 @@ class Engine:
                 ]
             )
         ).replace("sha256:", "rpt-")[:36]
-        data = {
+        return {
             "case_id": case.case_id,
-            "gates": outcome["gates"],
-            "recommendations": outcome["recommendations"],
-            "cautions": outcome["cautions"],
-            "blocked": outcome["blocked"],
+            "gates": outcome.gates,
+            "recommendations": outcome.recommendations,
+            "cautions": outcome.cautions,
+            "blocked": outcome.blocked,
             "findings": findings,
-            "trace": trace,
-            "why_not": why_not(ctx, recommended, outcome["blocked_map"]),
             "provenance": {
                 "report_id": report_id,
                 "engine_version": self._version,
-                "ruleset": {
-                    "id": self.ruleset.header.id,
-                    "version": self.ruleset.header.version,
-                    "hash": self.ruleset.content_hash,
-                },
+                "ruleset": dict(self._ruleset_ref),
                 "settings": self._settings_json,
                 "settings_hash": self._settings_hash,
                 "input_hash": input_hash,
                 "evaluated_at": evaluated_at,
                 "conflict_policy": list(POLICY),
             },
+            "disclaimer": DISCLAIMER,
         }
-        return Report.model_validate(data)
-
-
-def _produces(loaded: LoadedRule) -> list[str]:
-    action = loaded.rule.action
-    if action.options:
-        return [o.value for o in action.options]
-    return [f"{action.kind.value}:{action.finding}"]

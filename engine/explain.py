@@ -1,19 +1,24 @@
-"""Explanations: evidence of a firing, the condition-level trace, derivation chains, why-not.
+"""Explanations from one evaluation pass: evidence, the condition-level trace, why-not.
 
-Works on plain dicts (the report is validated once at the end) and on the fact set of one
-evaluation: the case facts, the facts rules derived, and the source of every field.
+Everything that depends only on the rules is computed once, when the engine is built
+(:class:`RuleIndex`: rendered conditions, rendered citations, rationale templates, which rules
+recommend which option). Everything that depends on the case lives in one :class:`Context` per
+evaluation, which tests each (pattern, fact) pair at most once and shares the leaf results
+between evidence, trace and why-not.
+
+Works on plain data: evidence items are tuples until they are written out as dicts.
 """
 
 from __future__ import annotations
 
-import json
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import Any
 
-from ..rules.conditions import MISSING, Leaf, LeafResult, Pattern, explain_pattern, first_failure
+import orjson
+
+from ..rules.conditions import MISSING, Leaf, LeafResult, Pattern, check_leaf
 from ..rules.loader import LoadedRule, Ruleset
 from ..schemas.options import Option
 from ..schemas.rule import ActionKind
@@ -21,9 +26,39 @@ from .facts import FactSet, Source
 from .session import Firing
 
 Json = dict[str, Any]
-
-
 TemplatePart = tuple[str, str | None, str | None]  # (literal, pattern, field)
+#: One evidence item: (fact, value, pointer, finding, subject) — see :func:`evidence_json`.
+EvidenceItem = tuple[str, Any, str | None, str | None, str | None]
+
+_NO_SOURCE = Source()
+DERIVED_TYPES = frozenset({"finding", "gate"})
+
+
+# ---------------------------------------------------------------------- built once per engine
+
+
+@dataclass(frozen=True)
+class PatternInfo:
+    """A rule pattern with what explanations need, precomputed."""
+
+    key: int  # the same key for every identical (fact type, expression) in the ruleset
+    pattern: Pattern
+    fact_type: str
+    conditions: tuple[str, ...]  # each leaf rendered, in written order
+    derived_name: str | None  # for finding/gate patterns: the name it asks for
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    loaded: LoadedRule
+    ref: str
+    kind: ActionKind
+    patterns: tuple[PatternInfo, ...]
+    by_name: dict[str, PatternInfo]
+    template: tuple[TemplatePart, ...]
+    citations: tuple[str, ...]
+    derived_id: str | None
+    produces: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -31,38 +66,19 @@ class RuleIndex:
     """Per-engine lookups, computed once when the engine is built (never per case)."""
 
     ruleset: Ruleset
-    rules: dict[str, LoadedRule]
-    patterns: dict[str, dict[str, Pattern]]  # rule id -> pattern name -> pattern
-    templates: dict[str, tuple[TemplatePart, ...]]
-    derived_ids: dict[str, str | None]  # rule id -> fact id its action asserts
-    recommenders: dict[Option, tuple[LoadedRule, ...]]  # sorted by rule id
+    rules: dict[str, RuleInfo]
+    recommenders: dict[Option, tuple[RuleInfo, ...]]  # sorted by rule id
     producer_refs: dict[str, tuple[str, ...]]  # derived fact id -> rules that assert it
 
 
-def build_index(ruleset: Ruleset) -> RuleIndex:
-    active = ruleset.active
-    recommenders: dict[Option, list[LoadedRule]] = {}
-    producers: dict[str, list[str]] = {}
-    derived_ids: dict[str, str | None] = {}
-    for loaded in active:
-        fact_id = derived_id(loaded)
-        derived_ids[loaded.rule.id] = fact_id
-        if fact_id is not None:
-            producers.setdefault(fact_id, []).append(loaded.rule.ref)
-        if loaded.rule.action.kind is ActionKind.recommend:
-            for option in loaded.rule.action.options:
-                recommenders.setdefault(option, []).append(loaded)
-    return RuleIndex(
-        ruleset=ruleset,
-        rules={r.rule.id: r for r in active},
-        patterns={r.rule.id: {p.name: p for p in r.condition.patterns} for r in active},
-        templates={r.rule.id: compile_template(r.rule.rationale) for r in active},
-        derived_ids=derived_ids,
-        recommenders={
-            o: tuple(sorted(rs, key=lambda r: r.rule.id)) for o, rs in recommenders.items()
-        },
-        producer_refs={k: tuple(sorted(v)) for k, v in producers.items()},
-    )
+def derived_id(loaded: LoadedRule) -> str | None:
+    """The id of the fact a derive/gate rule asserts when it fires."""
+    action = loaded.rule.action
+    if action.kind is ActionKind.derive:
+        return f"finding-{action.finding}"
+    if action.kind is ActionKind.gate:
+        return f"gate-{action.finding}"
+    return None
 
 
 def compile_template(template: str) -> tuple[TemplatePart, ...]:
@@ -76,55 +92,343 @@ def compile_template(template: str) -> tuple[TemplatePart, ...]:
     return tuple(parts)
 
 
-@dataclass
+def _produces(loaded: LoadedRule) -> tuple[str, ...]:
+    action = loaded.rule.action
+    if action.options:
+        return tuple(o.value for o in action.options)
+    return (f"{action.kind.value}:{action.finding}",)
+
+
+def build_index(ruleset: Ruleset) -> RuleIndex:
+    keys: dict[bytes, int] = {}
+    rules: dict[str, RuleInfo] = {}
+    recommenders: dict[Option, list[RuleInfo]] = {}
+    producers: dict[str, list[str]] = {}
+    for loaded in ruleset.active:
+        infos = []
+        for pattern in loaded.condition.patterns:
+            fact_type = pattern.fact_type or ""
+            identity = orjson.dumps([fact_type, pattern.expr], option=orjson.OPT_SORT_KEYS)
+            names = [str(lf.value) for lf in pattern.leaves if lf.field == "name"]
+            infos.append(
+                PatternInfo(
+                    key=keys.setdefault(identity, len(keys)),
+                    pattern=pattern,
+                    fact_type=fact_type,
+                    conditions=tuple(lf.render(fact_type) for lf in pattern.leaves),
+                    derived_name=names[0] if fact_type in DERIVED_TYPES and names else None,
+                )
+            )
+        rule = loaded.rule
+        info = RuleInfo(
+            loaded=loaded,
+            ref=rule.ref,
+            kind=rule.action.kind,
+            patterns=tuple(infos),
+            by_name={p.pattern.name: p for p in infos},
+            template=compile_template(rule.rationale),
+            citations=tuple(c.render() for c in rule.citations),
+            derived_id=derived_id(loaded),
+            produces=_produces(loaded),
+        )
+        rules[rule.id] = info
+        if info.derived_id is not None:
+            producers.setdefault(info.derived_id, []).append(info.ref)
+        if rule.action.kind is ActionKind.recommend:
+            for option in rule.action.options:
+                recommenders.setdefault(option, []).append(info)
+    return RuleIndex(
+        ruleset=ruleset,
+        rules=rules,
+        recommenders={
+            o: tuple(sorted(rs, key=lambda r: r.loaded.rule.id)) for o, rs in recommenders.items()
+        },
+        producer_refs={k: tuple(sorted(v)) for k, v in producers.items()},
+    )
+
+
+# ---------------------------------------------------------------------- one evaluation
+
+
 class Context:
-    """Everything known after the session ran."""
+    """Everything known after the session ran, and the one cache of leaf results."""
 
-    index: RuleIndex
-    facts: FactSet
-    derived: dict[str, dict[str, Any]]  # fact id -> fact asserted by rules
-    firings: list[Firing]
-    producers: dict[str, list[Firing]]  # derived fact id -> firings that asserted it
-    evidence_cache: dict[Firing, list[Json]] = dc_field(default_factory=dict)
-
-    @property
-    def rules(self) -> dict[str, LoadedRule]:
-        return self.index.rules
+    def __init__(
+        self,
+        index: RuleIndex,
+        facts: FactSet,
+        derived: dict[str, dict[str, Any]],
+        firings: list[Firing],
+    ) -> None:
+        self.index = index
+        self.facts = facts
+        self.derived = derived
+        self.firings = firings
+        self.producers: dict[str, list[Firing]] = {}
+        for firing in firings:
+            fact_id = index.rules[firing.rule_id].derived_id
+            if fact_id is not None:
+                self.producers.setdefault(fact_id, []).append(firing)
+        self._leaves: dict[tuple[int, str], tuple[LeafResult, ...]] = {}
+        self._evidence: dict[Firing, tuple[EvidenceItem, ...]] = {}
+        self._chains: dict[Firing, tuple[Firing, ...]] = {}
+        self._by_type: dict[str, list[dict[str, Any]]] | None = None
 
     def fact(self, fact_id: str) -> dict[str, Any]:
         found = self.facts.by_id.get(fact_id)
         return found if found is not None else self.derived[fact_id]
 
     def facts_of_type(self, fact_type: str) -> list[dict[str, Any]]:
-        out = [f for f in self.facts.facts if f["type"] == fact_type]
-        out.extend(f for _, f in sorted(self.derived.items()) if f["type"] == fact_type)
+        if self._by_type is None:
+            by_type: dict[str, list[dict[str, Any]]] = {}
+            for f in self.facts.facts:
+                by_type.setdefault(f["type"], []).append(f)
+            for _, f in sorted(self.derived.items()):
+                by_type.setdefault(f["type"], []).append(f)
+            self._by_type = by_type
+        return self._by_type.get(fact_type, [])
+
+    def leaf_results(self, info: PatternInfo, fact: dict[str, Any]) -> tuple[LeafResult, ...]:
+        """Every leaf of a pattern tested against one fact: computed once per evaluation."""
+        key = (info.key, str(fact["id"]))
+        found = self._leaves.get(key)
+        if found is None:
+            found = self._leaves[key] = tuple(check_leaf(lf, fact) for lf in info.pattern.leaves)
+        return found
+
+    def source(self, fact_id: str, field: str) -> Source:
+        return self.facts.sources.get(fact_id, {}).get(field, _NO_SOURCE)
+
+    # ------------------------------------------------------------------ firings
+
+    def chain(self, firing: Firing) -> tuple[Firing, ...]:
+        """The firing and every firing it depends on through derived facts, ancestors first."""
+        found = self._chains.get(firing)
+        if found is not None:
+            return found
+        order: list[Firing] = []
+        seen: set[Firing] = set()
+
+        def visit(f: Firing) -> None:
+            if f in seen:
+                return
+            seen.add(f)
+            for _, fact_id in f.matches:
+                for producer in self.producers.get(fact_id, ()):
+                    visit(producer)
+            order.append(f)
+
+        visit(firing)
+        found = self._chains[firing] = tuple(order)
+        return found
+
+    def evidence(self, firing: Firing) -> tuple[EvidenceItem, ...]:
+        """The case facts one firing matched (``type`` pins left out); computed once."""
+        found = self._evidence.get(firing)
+        if found is not None:
+            return found
+        rule = self.index.rules[firing.rule_id]
+        out: list[EvidenceItem] = []
+        for name, fact_id in firing.matches:
+            info = rule.by_name[name]
+            fact = self.fact(fact_id)
+            derived = info.fact_type in DERIVED_TYPES
+            for result in self.leaf_results(info, fact):
+                field = result.leaf.field
+                if field == "type" or not result.ok:
+                    continue
+                src = self.source(fact_id, field)
+                finding = str(fact.get("name")) if derived else src.finding
+                out.append(
+                    (
+                        f"{info.fact_type}.{field}",
+                        fact.get(field),
+                        src.pointer,
+                        finding,
+                        src.subject,
+                    )
+                )
+        found = self._evidence[firing] = tuple(out)
+        return found
+
+    def rationale(self, firing: Firing) -> str:
+        """Fill ``{pattern.field}`` placeholders from the facts the firing matched.
+
+        A placeholder of a pattern the firing did not match (an ``any`` rule) is filled from
+        the case's fact of that type when there is exactly one, else shown as not recorded.
+        """
+        rule = self.index.rules[firing.rule_id]
+        matched = {p: self.fact(fid) for p, fid in firing.matches}
+        out: list[str] = []
+        for literal, pattern, field in rule.template:
+            out.append(literal)
+            if pattern is None or field is None:
+                continue
+            fact = matched.get(pattern)
+            if fact is None:
+                same_type = self.facts_of_type(rule.by_name[pattern].fact_type)
+                fact = same_type[0] if len(same_type) == 1 else {}
+            out.append(render_value(fact.get(field, MISSING)))
+        return "".join(out)
+
+    # ------------------------------------------------------------------ trace
+
+    def condition(self, info: PatternInfo, fact_id: str | None, i: int, result: LeafResult) -> Json:
+        leaf = result.leaf
+        src = self.source(fact_id, leaf.field) if fact_id else _NO_SOURCE
+        finding = src.finding
+        if info.fact_type in DERIVED_TYPES and leaf.field == "name":
+            finding = str(leaf.value)
+        missing = result.actual is MISSING
+        return {
+            "pattern": info.pattern.name,
+            "fact_id": fact_id or "",
+            "condition": info.conditions[i] if i >= 0 else leaf.render(info.fact_type),
+            "field": leaf.field,
+            "value": None if missing else result.actual,
+            "missing": missing,
+            "ok": result.ok,
+            "pointer": src.pointer,
+            "finding": finding,
+        }
+
+    def trace(self) -> list[Json]:
+        """Every fired rule with each condition and the value it matched."""
+        out = []
+        for firing in self.firings:
+            rule = self.index.rules[firing.rule_id]
+            conditions: list[Json] = []
+            for name, fact_id in firing.matches:
+                info = rule.by_name[name]
+                results = self.leaf_results(info, self.fact(fact_id))
+                conditions.extend(
+                    self.condition(info, fact_id, i, r) for i, r in enumerate(results)
+                )
+            out.append(
+                {
+                    "rule": rule.ref,
+                    "action": rule.kind.value,
+                    "produces": list(rule.produces),
+                    "conditions": conditions,
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ why-not
+
+    def first_unmet(self, rule: RuleInfo) -> tuple[Json | None, str | None]:
+        """The first condition of a rule (that did not fire) the facts do not meet, and a note."""
+        for info in rule.patterns:
+            unmet = self._pattern_unmet(info)
+            if unmet is not None:
+                return unmet  # 'all': the first pattern without a match; 'any': none matched
+        return None, "all conditions are met"
+
+    def _pattern_unmet(self, info: PatternInfo) -> tuple[Json, str | None] | None:
+        """``None`` if some fact matches the pattern; else its most nearly met failing leaf."""
+        candidates = self.facts_of_type(info.fact_type)
+        if not candidates:
+            leaf = LeafResult(Leaf("type", "$eq", info.pattern.fact_type), MISSING, False)
+            note = f"no {info.pattern.fact_type} fact: {self._absent_note(info)}"
+            return self.condition(info, None, -1, leaf), note
+        # The most nearly matching fact wins; ties go to the smallest fact content (not the
+        # fact id, which follows input order), so why-not does not depend on list order.
+        best: tuple[int, bytes, str, int, LeafResult] | None = None
+        for fact in candidates:
+            results = self.leaf_results(info, fact)
+            position = first_failure_at(info.pattern.expr, results)
+            if position is None:
+                return None
+            if best is None or position > best[0]:
+                best = (position, _content(fact), str(fact["id"]), position, results[position])
+            elif position == best[0]:
+                content = _content(fact)
+                if content < best[1]:
+                    best = (position, content, str(fact["id"]), position, results[position])
+        assert best is not None
+        return self.condition(info, best[2], best[3], best[4]), None
+
+    def _absent_note(self, info: PatternInfo) -> str:
+        if info.fact_type not in DERIVED_TYPES:
+            return "no such item in the case"
+        name = info.derived_name
+        producers = self.index.producer_refs.get(f"{info.fact_type}-{name}", ()) if name else ()
+        return (
+            f"{info.fact_type} {name or '?'!r} was not derived (derived by {', '.join(producers)})"
+        )
+
+    def why_not(self, recommended: set[Option], blocked: dict[Option, Json]) -> list[Json]:
+        """An explanation for every vocabulary option that is not recommended."""
+        out: list[Json] = []
+        for option in Option:
+            if option in recommended:
+                continue
+            if option in blocked:
+                b = blocked[option]
+                out.append(
+                    {
+                        "option": option.value,
+                        "status": "blocked",
+                        "blocked_by": b["rules"],
+                        "reasons": b["reasons"],
+                        "candidates": [],
+                    }
+                )
+                continue
+            candidates = []
+            for rule in self.index.recommenders.get(option, ()):
+                unmet, note = self.first_unmet(rule)
+                candidates.append({"rule": rule.ref, "unmet": unmet, "note": note})
+            out.append(
+                {
+                    "option": option.value,
+                    "status": "not_triggered" if candidates else "no_rule",
+                    "blocked_by": [],
+                    "reasons": [],
+                    "candidates": candidates,
+                }
+            )
         return out
 
 
-def build_context(
-    index: RuleIndex,
-    facts: FactSet,
-    derived: dict[str, dict[str, Any]],
-    firings: list[Firing],
-) -> Context:
-    producers: dict[str, list[Firing]] = {}
-    for firing in firings:
-        fact_id = index.derived_ids[firing.rule_id]
-        if fact_id is not None:
-            producers.setdefault(fact_id, []).append(firing)
-    return Context(index, facts, derived, firings, producers)
+def _content(fact: dict[str, Any]) -> bytes:
+    return orjson.dumps({k: v for k, v in fact.items() if k != "id"}, option=orjson.OPT_SORT_KEYS)
 
 
-def derived_id(loaded: LoadedRule) -> str | None:
-    action = loaded.rule.action
-    if action.kind is ActionKind.derive:
-        return f"finding-{action.finding}"
-    if action.kind is ActionKind.gate:
-        return f"gate-{action.finding}"
-    return None
+# ---------------------------------------------------------------------- expression walk
 
 
-# ---------------------------------------------------------------------- values
+def first_failure_at(expr: Any, results: Sequence[LeafResult]) -> int | None:
+    """Index (into the pattern's leaves) of the first leaf that keeps ``expr`` from matching,
+    from precomputed leaf results; ``None`` if it matches. For ``$or`` with no true branch, the
+    first failing leaf of the first branch (the semantics of ``conditions.first_failure``)."""
+    found, _ = _walk(expr, results, 0)
+    return found
+
+
+def _walk(expr: Any, results: Sequence[LeafResult], start: int) -> tuple[int | None, int]:
+    """(first failing leaf index or None, number of leaves in ``expr``)."""
+    ((key, body),) = expr.items()
+    if key in ("$and", "$or"):
+        at = start
+        spans: list[tuple[int | None, int, int]] = []
+        for sub in body:
+            failure, size = _walk(sub, results, at)
+            spans.append((failure, at, size))
+            at += size
+        total = at - start
+        if key == "$and":
+            for failure, _, _ in spans:
+                if failure is not None:
+                    return failure, total
+            return None, total
+        if any(failure is None for failure, _, _ in spans):
+            return None, total
+        return spans[0][0], total
+    return (None if results[start].ok else start), 1
+
+
+# ---------------------------------------------------------------------- output helpers
 
 
 def render_value(value: Any) -> str:
@@ -137,207 +441,29 @@ def render_value(value: Any) -> str:
     return str(value)
 
 
-def render_rationale(ctx: Context, firing: Firing) -> str:
-    """Fill ``{pattern.field}`` placeholders from the facts the firing matched.
-
-    A placeholder of a pattern the firing did not match (an ``any`` rule) is filled from the
-    case's fact of that type when there is exactly one, else shown as not recorded.
-    """
-    matched = {p: ctx.fact(fid) for p, fid in firing.matches}
-    patterns = ctx.index.patterns[firing.rule_id]
-    out: list[str] = []
-    for literal, pattern, field in ctx.index.templates[firing.rule_id]:
-        out.append(literal)
-        if pattern is None or field is None:
-            continue
-        fact = matched.get(pattern)
-        if fact is None:
-            same_type = ctx.facts_of_type(patterns[pattern].fact_type or "")
-            fact = same_type[0] if len(same_type) == 1 else {}
-        out.append(render_value(fact.get(field, MISSING)))
-    return "".join(out)
-
-
-# ---------------------------------------------------------------------- evidence & trace
-
-
-def _source(ctx: Context, fact_id: str, field: str) -> Source:
-    return ctx.facts.sources.get(fact_id, {}).get(field, Source())
-
-
-def condition_result(
-    ctx: Context, pattern: Pattern, fact_id: str | None, result: LeafResult
-) -> Json:
-    fact_type = pattern.fact_type or ""
-    src = _source(ctx, fact_id, result.leaf.field) if fact_id else Source()
-    finding = src.finding
-    if fact_type in ("finding", "gate") and result.leaf.field == "name":
-        finding = str(result.leaf.value)
-    missing = result.actual is MISSING
+def evidence_json(item: EvidenceItem) -> Json:
+    fact, value, pointer, finding, subject = item
     return {
-        "pattern": pattern.name,
-        "fact_id": fact_id or "",
-        "condition": result.leaf.render(fact_type),
-        "field": result.leaf.field,
-        "value": None if missing else result.actual,
-        "missing": missing,
-        "ok": result.ok,
-        "pointer": src.pointer,
+        "fact": fact,
+        "value": value,
+        "pointer": pointer,
         "finding": finding,
+        "subject": subject,
     }
 
 
-def firing_conditions(ctx: Context, firing: Firing) -> list[Json]:
-    patterns = ctx.index.patterns[firing.rule_id]
-    out: list[Json] = []
-    for name, fact_id in firing.matches:
-        pattern = patterns[name]
-        for result in explain_pattern(pattern, ctx.fact(fact_id)):
-            out.append(condition_result(ctx, pattern, fact_id, result))
-    return out
+def unique(items: Iterable[Any]) -> list[Any]:
+    """Hashable items without repeats, first occurrence kept."""
+    return list(dict.fromkeys(items))
 
 
-def firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
-    """The case facts one firing matched (the ``type`` pins left out); computed once."""
-    cached = ctx.evidence_cache.get(firing)
-    if cached is None:
-        cached = ctx.evidence_cache[firing] = _firing_evidence(ctx, firing)
-    return cached
-
-
-def _firing_evidence(ctx: Context, firing: Firing) -> list[Json]:
-    patterns = ctx.index.patterns[firing.rule_id]
-    out: list[Json] = []
-    for name, fact_id in firing.matches:
-        pattern = patterns[name]
-        fact = ctx.fact(fact_id)
-        fact_type = pattern.fact_type
-        for result in explain_pattern(pattern, fact):
-            field = result.leaf.field
-            if field == "type" or not result.ok:
-                continue
-            src = _source(ctx, fact_id, field)
-            finding = src.finding
-            if fact_type in ("finding", "gate"):
-                finding = str(fact.get("name"))
-            out.append(
-                {
-                    "fact": f"{fact_type}.{field}",
-                    "value": fact.get(field),
-                    "pointer": src.pointer,
-                    "finding": finding,
-                    "subject": src.subject,
-                }
-            )
-    return out
-
-
-def chain(ctx: Context, firing: Firing) -> list[Firing]:
-    """The firing and every firing it depends on through derived facts, ancestors first."""
-    order: list[Firing] = []
-    seen: set[Firing] = set()
-
-    def visit(f: Firing) -> None:
-        if f in seen:
-            return
-        seen.add(f)
-        for _, fact_id in f.matches:
-            for producer in ctx.producers.get(fact_id, []):
-                visit(producer)
-        order.append(f)
-
-    visit(firing)
-    return order
-
-
-def dedupe(items: Iterable[Any]) -> list[Any]:
-    out: list[Any] = []
-    seen: set[str] = set()
+def unique_evidence(items: Iterable[EvidenceItem]) -> list[EvidenceItem]:
+    """Evidence without repeats; ``1``, ``1.0`` and ``True`` stay distinct."""
+    seen: set[tuple[Any, ...]] = set()
+    out: list[EvidenceItem] = []
     for item in items:
-        key = repr(item)
+        key = (*item, type(item[1]))
         if key not in seen:
             seen.add(key)
             out.append(item)
-    return out
-
-
-# ---------------------------------------------------------------------- why-not
-
-
-def first_unmet(ctx: Context, loaded: LoadedRule) -> tuple[Json | None, str | None]:
-    """The first condition of a rule (that did not fire) the facts do not meet, and a note."""
-    for pattern in loaded.condition.patterns:
-        unmet = _pattern_unmet(ctx, pattern)
-        if unmet is not None:
-            return unmet  # 'all': the first pattern without a match; 'any': none matched
-    return None, "all conditions are met"
-
-
-def _pattern_unmet(ctx: Context, pattern: Pattern) -> tuple[Json, str | None] | None:
-    """``None`` if some fact matches ``pattern``; else its most nearly met failing condition."""
-    candidates = ctx.facts_of_type(pattern.fact_type or "")
-    if not candidates:
-        leaf = LeafResult(Leaf("type", "$eq", pattern.fact_type), MISSING, False)
-        note = f"no {pattern.fact_type} fact: {_absent_note(ctx, pattern)}"
-        return condition_result(ctx, pattern, None, leaf), note
-    # The most nearly matching fact wins; ties go to the smallest fact content (not the fact
-    # id, which follows input order), so why-not does not depend on the order of list items.
-    best: tuple[int, str, str, LeafResult] | None = None
-    written = pattern.leaves
-    for fact in candidates:
-        failure = first_failure(pattern.expr, fact)
-        if failure is None:
-            return None
-        position = written.index(failure.leaf)
-        content = json.dumps({k: v for k, v in fact.items() if k != "id"}, sort_keys=True)
-        if best is None or (-position, content) < (-best[0], best[1]):
-            best = (position, content, str(fact["id"]), failure)
-    assert best is not None
-    return condition_result(ctx, pattern, best[2], best[3]), None
-
-
-def _absent_note(ctx: Context, pattern: Pattern) -> str:
-    if pattern.fact_type not in ("finding", "gate"):
-        return "no such item in the case"
-    names = [lf.value for lf in pattern.leaves if lf.field == "name"]
-    producers = ctx.index.producer_refs.get(f"{pattern.fact_type}-{names[0]}", ()) if names else ()
-    what = names[0] if names else "?"
-    return f"{pattern.fact_type} {what!r} was not derived (derived by {', '.join(producers)})"
-
-
-def why_not(
-    ctx: Context,
-    recommended: set[Option],
-    blocked: dict[Option, Json],
-) -> list[Json]:
-    """An explanation for every vocabulary option that is not recommended."""
-    out: list[Json] = []
-    for option in Option:
-        if option in recommended:
-            continue
-        if option in blocked:
-            b = blocked[option]
-            out.append(
-                {
-                    "option": option,
-                    "status": "blocked",
-                    "blocked_by": b["rules"],
-                    "reasons": b["reasons"],
-                    "candidates": [],
-                }
-            )
-            continue
-        candidates = []
-        for loaded in ctx.index.recommenders.get(option, ()):
-            unmet, note = first_unmet(ctx, loaded)
-            candidates.append({"rule": loaded.rule.ref, "unmet": unmet, "note": note})
-        out.append(
-            {
-                "option": option,
-                "status": "not_triggered" if candidates else "no_rule",
-                "blocked_by": [],
-                "reasons": [],
-                "candidates": candidates,
-            }
-        )
     return out

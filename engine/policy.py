@@ -14,11 +14,13 @@ maintenance, DESIGN.md #9):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..schemas.options import OPTION_RANK, RAPID_RESPONSE, SAFETY_FIRST, Option, Tier
 from ..schemas.rule import ActionKind, Strength
-from .explain import Context, chain, dedupe, firing_evidence, render_rationale
+from .explain import Context, EvidenceItem, evidence_json, unique, unique_evidence
+from .session import Firing
 
 POLICY = (
     "block-beats-recommendation",
@@ -29,123 +31,137 @@ POLICY = (
 Json = dict[str, Any]
 
 
-def _contribution(ctx: Context, firing_chain: list[Any]) -> tuple[list[str], list[Json], list[str]]:
-    rules = [ctx.rules[f.rule_id].rule.ref for f in firing_chain]
-    evidence: list[Json] = []
-    citations: list[str] = []
-    for f in firing_chain:
-        evidence.extend(firing_evidence(ctx, f))
-        citations.extend(c.render() for c in ctx.rules[f.rule_id].rule.citations)
-    return rules, evidence, citations
+@dataclass
+class _Parts:
+    """What several firings contribute to one output item, collected in firing order."""
+
+    rules: list[str] = field(default_factory=list)
+    rationale: list[str] = field(default_factory=list)
+    evidence: list[EvidenceItem] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+
+    def add(
+        self, ctx: Context, firing: Firing, rationale: str, *, chain_rules: bool = True
+    ) -> None:
+        """Add a firing: its rationale, and the rules, evidence and citations of its chain
+        (``chain_rules=False``: name only the firing's own rule, as blocks do)."""
+        for f in ctx.chain(firing):
+            rule = ctx.index.rules[f.rule_id]
+            if chain_rules or f == firing:
+                self.rules.append(rule.ref)
+            self.evidence.extend(ctx.evidence(f))
+            self.citations.extend(rule.citations)
+        self.rationale.append(rationale)
+
+    def evidence_json(self) -> list[Json]:
+        return [evidence_json(e) for e in unique_evidence(self.evidence)]
 
 
-def apply(ctx: Context) -> dict[str, Any]:
+@dataclass
+class _Rec(_Parts):
+    tier: Tier = Tier.safety
+    strength: Strength = Strength.consider
+    own_rules: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision: what the policy made of the firings (plain data, ready to write)."""
+
+    gates: list[Json]
+    recommendations: list[Json]
+    cautions: list[Json]
+    blocked: list[Json]
+    blocked_map: dict[Option, Json]
+    derived_by: dict[str, list[str]]
+
+    def recommended(self) -> set[Option]:
+        return {Option(r["option"]) for r in self.recommendations}
+
+
+def apply(ctx: Context) -> Outcome:
     """Turn the firings into gates, recommendations, cautions and blocks."""
-    recs: dict[Option, Json] = {}
-    blocks: dict[Option, Json] = {}
-    cautions: dict[tuple[Option, str], Json] = {}
-    gates: dict[str, Json] = {}
+    recs: dict[Option, _Rec] = {}
+    blocks: dict[Option, _Parts] = {}
+    cautions: dict[tuple[Option, str], _Parts] = {}
+    caution_rationale: dict[tuple[Option, str], str] = {}
+    gates: dict[str, _Parts] = {}
     derived_by: dict[str, list[str]] = {}
 
     for firing in ctx.firings:
-        loaded = ctx.rules[firing.rule_id]
-        rule = loaded.rule
+        info = ctx.index.rules[firing.rule_id]
+        rule = info.loaded.rule
         action = rule.action
-        fchain = chain(ctx, firing)
-        rules, evidence, citations = _contribution(ctx, fchain)
-        rationale = render_rationale(ctx, firing)
+        rationale = ctx.rationale(firing)
         if action.kind is ActionKind.recommend:
             assert action.tier is not None
             assert rule.strength is not None
             for option in action.options:
-                entry = recs.setdefault(
-                    option,
-                    {
-                        "tier": action.tier,
-                        "strength": rule.strength,
-                        "rationale": [],
-                        "rules": [],
-                        "evidence": [],
-                        "citations": [],
-                        "own_rules": [],
-                    },
-                )
-                entry["tier"] = min(entry["tier"], action.tier)
+                entry = recs.get(option)
+                if entry is None:
+                    entry = recs[option] = _Rec(tier=action.tier, strength=rule.strength)
+                entry.tier = min(entry.tier, action.tier)
                 if rule.strength is Strength.offer:
-                    entry["strength"] = Strength.offer
-                entry["rationale"].append(rationale)
-                entry["rules"].extend(rules)
-                entry["own_rules"].append(rule.ref)
-                entry["evidence"].extend(evidence)
-                entry["citations"].extend(citations)
+                    entry.strength = Strength.offer
+                entry.add(ctx, firing, rationale)
+                entry.own_rules.append(info.ref)
         elif action.kind is ActionKind.block:
             for option in action.options:
-                entry = blocks.setdefault(
-                    option, {"rules": [], "reasons": [], "evidence": [], "citations": []}
-                )
-                entry["rules"].append(rule.ref)
-                entry["reasons"].append(rationale)
-                entry["evidence"].extend(evidence)
-                entry["citations"].extend(citations)
+                blocks.setdefault(option, _Parts()).add(ctx, firing, rationale, chain_rules=False)
         elif action.kind is ActionKind.caution:
             for option in action.options:
-                # one caution per (option, rule chain): an `any` rule fires once per
-                # matching pattern, and those firings are one caution with merged evidence
-                key = (option, rule.ref)
-                caution = cautions.setdefault(
-                    key,
-                    {
-                        "option": option,
-                        "rules": rules,
-                        "rationale": rationale,
-                        "evidence": [],
-                        "citations": [],
-                    },
-                )
-                caution["rules"] = dedupe([*caution["rules"], *rules])
-                caution["evidence"] = dedupe([*caution["evidence"], *evidence])
-                caution["citations"] = dedupe([*caution["citations"], *citations])
+                # one caution per (option, rule): an 'any' rule that fires once per matching
+                # subset of its patterns (DESIGN.md #15) gives one caution with merged evidence
+                key = (option, info.ref)
+                parts = cautions.setdefault(key, _Parts())
+                caution_rationale.setdefault(key, rationale)
+                parts.add(ctx, firing, rationale)
         elif action.kind is ActionKind.gate:
-            name = action.finding or ""
-            entry = gates.setdefault(
-                name, {"gate": name, "rules": [], "rationale": [], "evidence": [], "citations": []}
-            )
-            entry["rules"].extend(rules)
-            entry["rationale"].append(rationale)
-            entry["evidence"].extend(evidence)
-            entry["citations"].extend(citations)
+            gates.setdefault(action.finding or "", _Parts()).add(ctx, firing, rationale)
         else:  # derive
-            derived_by.setdefault(action.finding or "", []).extend(rules)
+            derived_by.setdefault(action.finding or "", []).extend(
+                ctx.index.rules[f.rule_id].ref for f in ctx.chain(firing)
+            )
 
     safety_first = "safety_escalation_first" in gates
+
+    def tier_of(option: Option) -> Tier:
+        return Tier.safety if safety_first and option in SAFETY_FIRST else recs[option].tier
+
     ordered = sorted(
-        (opt for opt in recs if opt not in blocks),
-        key=lambda o: (
-            Tier.safety if safety_first and o in SAFETY_FIRST else recs[o]["tier"],
-            OPTION_RANK[o],
-        ),
+        (opt for opt in recs if opt not in blocks), key=lambda o: (tier_of(o), OPTION_RANK[o])
     )
-    caution_list = sorted(cautions.values(), key=lambda c: (OPTION_RANK[c["option"]], c["rules"]))
+    caution_list = []
     caution_text: dict[Option, list[str]] = {}
-    for c in caution_list:
-        caution_text.setdefault(c["option"], []).append(c["rationale"])
+    for key in sorted(cautions, key=lambda k: (OPTION_RANK[k[0]], unique(cautions[k].rules))):
+        option = key[0]
+        parts = cautions[key]
+        caution_list.append(
+            {
+                "option": option.value,
+                "rules": unique(parts.rules),
+                "rationale": caution_rationale[key],
+                "evidence": parts.evidence_json(),
+                "citations": unique(parts.citations),
+            }
+        )
+        caution_text.setdefault(option, []).append(caution_rationale[key])
 
     recommendations = []
     for order, option in enumerate(ordered, start=1):
         e = recs[option]
-        tier = Tier.safety if safety_first and option in SAFETY_FIRST else e["tier"]
         recommendations.append(
             {
-                "option": option,
+                "option": option.value,
                 "order": order,
-                "tier": Tier(tier).name,
-                "strength": e["strength"],
+                "tier": tier_of(option).name,
+                "strength": e.strength.value,
                 "after_stabilisation": safety_first and option not in RAPID_RESPONSE,
-                "rationale": dedupe(e["rationale"]),
-                "rules": dedupe(e["rules"]),
-                "evidence": dedupe(e["evidence"]),
-                "citations": dedupe(e["citations"]),
-                "cautions": dedupe(caution_text.get(option, [])),
+                "rationale": unique(e.rationale),
+                "rules": unique(e.rules),
+                "evidence": e.evidence_json(),
+                "citations": unique(e.citations),
+                "cautions": unique(caution_text.get(option, ())),
             }
         )
     blocked = []
@@ -153,32 +169,30 @@ def apply(ctx: Context) -> dict[str, Any]:
     for option in sorted(blocks, key=OPTION_RANK.__getitem__):
         b = blocks[option]
         item = {
-            "option": option,
-            "rules": dedupe(b["rules"]),
-            "reasons": dedupe(b["reasons"]),
-            "evidence": dedupe(b["evidence"]),
-            "citations": dedupe(b["citations"]),
-            "overrode": dedupe(recs[option]["own_rules"]) if option in recs else [],
+            "option": option.value,
+            "rules": unique(b.rules),
+            "reasons": unique(b.rationale),
+            "evidence": b.evidence_json(),
+            "citations": unique(b.citations),
+            "overrode": unique(recs[option].own_rules) if option in recs else [],
         }
         blocked.append(item)
         blocked_map[option] = item
-    gate_list = []
-    for name in sorted(gates):
-        g = gates[name]
-        gate_list.append(
-            {
-                **g,
-                "rules": dedupe(g["rules"]),
-                "rationale": dedupe(g["rationale"]),
-                "evidence": dedupe(g["evidence"]),
-                "citations": dedupe(g["citations"]),
-            }
-        )
-    return {
-        "gates": gate_list,
-        "recommendations": recommendations,
-        "cautions": caution_list,
-        "blocked": blocked,
-        "blocked_map": blocked_map,
-        "derived_by": {k: dedupe(v) for k, v in derived_by.items()},
-    }
+    gate_list = [
+        {
+            "gate": name,
+            "rules": unique(g.rules),
+            "rationale": unique(g.rationale),
+            "evidence": g.evidence_json(),
+            "citations": unique(g.citations),
+        }
+        for name, g in sorted(gates.items())
+    ]
+    return Outcome(
+        gates=gate_list,
+        recommendations=recommendations,
+        cautions=caution_list,
+        blocked=blocked,
+        blocked_map=blocked_map,
+        derived_by={k: unique(v) for k, v in derived_by.items()},
+    )

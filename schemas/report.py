@@ -7,12 +7,21 @@ every fired rule's conditions; ``why_not`` explains every option that was not re
 
 Reports are deterministic: the same case, rules, settings and evaluation time give the same
 bytes from :meth:`Report.to_json`.
+
+Two classes: :class:`ReportDocument` is the documented schema (Pydantic; JSON Schema from
+``trd-cds schema report``; every golden report is validated against it). :class:`Report` is what
+the engine returns: the same document as plain data, written with orjson, with the decision
+computed eagerly and the explanations (trace, why-not) computed on first use; its typed view
+(``report.recommendations[0].option`` ...) is the validated :class:`ReportDocument`, built once
+on first attribute access.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from .options import Option
@@ -146,7 +155,15 @@ class Provenance(_Out):
     conflict_policy: list[str]
 
 
-class Report(_Out):
+DISCLAIMER = (
+    "Decision support, not a decision: suggestions for a clinician, with reasons and "
+    "sources, never an order."
+)
+
+
+class ReportDocument(_Out):
+    """The report document: the schema of :meth:`Report.to_json`."""
+
     case_id: str
     gates: list[Gate]
     recommendations: list[Recommendation]
@@ -156,14 +173,134 @@ class Report(_Out):
     trace: list[FiredRule]
     why_not: list[WhyNot]
     provenance: Provenance
-    disclaimer: str = (
-        "Decision support, not a decision: suggestions for a clinician, with reasons and "
-        "sources, never an order."
-    )
+    disclaimer: str = DISCLAIMER
+
+
+#: The explanation parts a :class:`Report` may compute on first use.
+LAZY_PARTS = ("trace", "why_not")
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+class Report:
+    """An evaluated report: plain data, canonical bytes, a typed view on demand.
+
+    ``data`` holds every part of the document except, possibly, the explanations, which
+    ``explain`` computes on first use (once). ``to_json`` is canonical (sorted keys, two-space
+    indent, UTF-8, a final newline): the same inputs give the same bytes.
+    """
+
+    __slots__ = ("_data", "_document", "_explain")
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        explain: Callable[[], Mapping[str, Any]] | None = None,
+        *,
+        document: ReportDocument | None = None,
+    ) -> None:
+        self._data = data
+        self._explain = explain
+        self._document = document
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Report:
+        """Validate report data (e.g. a stored report) against the schema."""
+        document = ReportDocument.model_validate(data)
+        return cls(document.model_dump(mode="json"), document=document)
+
+    @classmethod
+    def model_validate_json(cls, text: str | bytes) -> Report:
+        document = ReportDocument.model_validate_json(text)
+        return cls(document.model_dump(mode="json"), document=document)
+
+    @staticmethod
+    def model_json_schema() -> dict[str, Any]:
+        return ReportDocument.model_json_schema()
+
+    # ------------------------------------------------------------------ plain data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole document as plain JSON data (explanations computed if still pending)."""
+        if self._explain is not None:
+            self._data.update(self._explain())
+            self._explain = None
+        return self._data
+
+    def to_json_bytes(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS) + b"\n"
 
     def to_json(self) -> str:
-        """Canonical JSON: byte-identical for identical inputs."""
-        return self.model_dump_json(indent=2) + "\n"
+        """Canonical JSON text: byte-identical for identical inputs."""
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_line(self) -> str:
+        """Compact canonical JSON on one line (for JSON Lines output)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
     def recommended(self) -> list[Option]:
-        return [r.option for r in self.recommendations]
+        return [Option(r["option"]) for r in self._data["recommendations"]]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Report):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Report(case_id={self._data.get('case_id')!r}, id={self.report_id!r})"
+
+    @property
+    def report_id(self) -> str:
+        return str(self._data["provenance"]["report_id"])
+
+    # ------------------------------------------------------------------ typed view
+
+    @property
+    def document(self) -> ReportDocument:
+        """The validated document (built once)."""
+        if self._document is None:
+            self._document = ReportDocument.model_validate(self.to_dict())
+        return self._document
+
+    @property
+    def case_id(self) -> str:
+        return str(self._data["case_id"])
+
+    @property
+    def gates(self) -> list[Gate]:
+        return self.document.gates
+
+    @property
+    def recommendations(self) -> list[Recommendation]:
+        return self.document.recommendations
+
+    @property
+    def cautions(self) -> list[Caution]:
+        return self.document.cautions
+
+    @property
+    def blocked(self) -> list[Blocked]:
+        return self.document.blocked
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.document.findings
+
+    @property
+    def trace(self) -> list[FiredRule]:
+        return self.document.trace
+
+    @property
+    def why_not(self) -> list[WhyNot]:
+        return self.document.why_not
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.document.provenance
+
+    @property
+    def disclaimer(self) -> str:
+        return self.document.disclaimer

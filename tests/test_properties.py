@@ -122,7 +122,7 @@ def _normalise(value: Any, key: str | None = None) -> Any:
 
 
 def _comparable(report: Report, perms: dict[str, list[int]] | None = None) -> Json:
-    data: Json = report.model_dump(mode="json")
+    data: Json = report.to_dict()
     if perms is not None:
         data = _remap(data, perms)
     del data["provenance"]["input_hash"], data["provenance"]["report_id"]
