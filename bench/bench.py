@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from trd_cds import CaseError, Engine, parse_case
+from trd_cds import CaseError, Engine, Report, parse_case
 from trd_cds.schemas.case import (
     INSTRUMENT_RANGES,
     ClinicalFeatures,
@@ -58,10 +58,12 @@ EXAMPLE = ROOT / "examples" / "01_trd_medication_and_therapy_failed.yaml"
 
 TARGETS = {
     # name: (target, higher is better, unit)
-    "cases_per_s": (3000.0, True, "cases/s"),
-    "p99_ms": (2.0, False, "ms"),
+    "decision_over_session": (0.7, True, "x"),
+    "full_over_session": (0.4, True, "x"),
+    "full_p99_ms": (2.0, False, "ms"),
     "rss_growth_mb": (5.0, False, "MB"),
-    "cli_wall_s": (0.6, False, "s"),
+    "cli_wall_s": (0.3, False, "s"),
+    "help_wall_s": (0.15, False, "s"),
 }
 
 Json = dict[str, Any]
@@ -363,20 +365,20 @@ def measure_build(repeats: int = 3) -> Json:
     return {"engine_build_s": statistics.median(times), "engine_build_s_all": times}
 
 
-def measure_evaluations(engine: Engine, cases: list[Json], evaluations: int) -> Json:
-    n = len(cases)
-    for case in cases[: min(n, 300)]:  # warm-up: caches, allocator arenas
-        engine.evaluate(case, at=AT)
+def _timed_loop(call: Any, items: list[Any], evaluations: int) -> Json:
+    """Time ``call(item)`` over ``evaluations`` items (cycling), one call at a time."""
+    n = len(items)
+    for item in items[: min(n, 300)]:  # warm-up: caches, allocator arenas
+        call(item)
     latencies = array("q", bytes(8 * evaluations))  # preallocated: not counted as growth
     gc.collect()
     rss_before = rss_bytes()
     perf_ns = time.perf_counter_ns
-    evaluate = engine.evaluate
     start = perf_ns()
     for i in range(evaluations):
-        case = cases[i % n]
+        item = items[i % n]
         t0 = perf_ns()
-        evaluate(case, at=AT)
+        call(item)
         latencies[i] = perf_ns() - t0
     elapsed_ns = perf_ns() - start
     gc.collect()
@@ -384,7 +386,6 @@ def measure_evaluations(engine: Engine, cases: list[Json], evaluations: int) -> 
     ordered = sorted(latencies)
     return {
         "evaluations": evaluations,
-        "distinct_cases": n,
         "elapsed_s": elapsed_ns / 1e9,
         "cases_per_s": evaluations / (elapsed_ns / 1e9),
         "p50_ms": percentile(ordered, 50) / 1e6,
@@ -395,6 +396,37 @@ def measure_evaluations(engine: Engine, cases: list[Json], evaluations: int) -> 
         "rss_before_mb": rss_before / 2**20,
         "rss_after_mb": rss_after / 2**20,
         "rss_growth_mb": (rss_after - rss_before) / 2**20,
+    }
+
+
+def session_inputs(engine: Engine, cases: list[Json]) -> list[tuple[list[Json], str]]:
+    """The facts each case asserts, computed outside the timing (for the session-alone path)."""
+    from trd_cds.engine.assessments import assess
+    from trd_cds.engine.facts import build_facts
+
+    out = []
+    for case in cases:
+        model = parse_case(case)
+        facts = build_facts(model, assess(model, AT.date(), engine.settings)).facts
+        out.append((facts, model.case_id))
+    return out
+
+
+def measure_paths(engine: Engine, cases: list[Json], evaluations: int) -> Json:
+    """(a) the durable_rules session alone on the same compiled rules and facts (the floor);
+    (b) the decision path, ``Engine.evaluate`` from a dict (validation included; trace and
+    why-not not asked for); (c) the full report, ``evaluate(...).to_json_bytes()``."""
+    host = engine._host
+    facts = session_inputs(engine, cases)
+    session = _timed_loop(lambda item: host.run(*item), facts, evaluations)
+    decision = _timed_loop(lambda c: engine.evaluate(c, at=AT), cases, evaluations)
+    full = _timed_loop(lambda c: engine.evaluate(c, at=AT).to_json_bytes(), cases, evaluations)
+    return {
+        "session": session,
+        "decision": decision,
+        "full": full,
+        "decision_over_session": decision["cases_per_s"] / session["cases_per_s"],
+        "full_over_session": full["cases_per_s"] / session["cases_per_s"],
         "peak_rss_mb": peak_rss_bytes() / 2**20,
     }
 
@@ -418,6 +450,11 @@ def measure_cli(repeats: int, example: Path) -> Json:
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
             return {"cli_error": proc.stderr.decode(errors="replace")[-500:], "cli_wall_s": None}
+    help_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([*cli_command(), "--help"], stdout=subprocess.DEVNULL, check=True)
+        help_times.append(time.perf_counter() - t0)
     python_start = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -427,6 +464,7 @@ def measure_cli(repeats: int, example: Path) -> Json:
         "cli_command": " ".join(cmd),
         "cli_wall_s": statistics.median(times),
         "cli_wall_s_all": times,
+        "help_wall_s": statistics.median(help_times),
         "python_startup_s": statistics.median(python_start),
     }
 
@@ -477,59 +515,55 @@ def measure_import(repeats: int) -> Json:
 
 
 def measure_phases(engine: Engine, cases: list[Json]) -> Json:
-    """Mean microseconds per phase of ``evaluate``, timed inside real ``evaluate`` calls.
+    """Mean microseconds per phase, running the steps of ``Engine.evaluate`` one by one.
 
-    The functions ``engine.core`` calls (and the engine's durable_rules host) are wrapped with
-    timers for the duration of this measurement; ``report_rest`` is the remainder (findings,
-    hashes, report assembly). Internal API: if it moved, the split is reported as unavailable.
+    Internal API (the engine's pipeline functions): if it moved, the split says so.
     """
-    from trd_cds.engine import core
-
-    names = {
-        "parse_case": "parse_case",
-        "assess": "assess",
-        "build_facts": "build_facts",
-        "build_context": "policy_apply",
-        "apply": "policy_apply",
-        "firing_conditions": "trace_conditions",
-        "why_not": "why_not",
-    }
-    totals = dict.fromkeys([*dict.fromkeys(names.values()), "durable_run", "report_model"], 0)
-    perf_ns = time.perf_counter_ns
-
-    def timed(fn: Any, phase: str) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = perf_ns()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                totals[phase] += perf_ns() - t0
-
-        return wrapper
-
-    class TimedReport:
-        model_validate = staticmethod(timed(core.Report.model_validate, "report_model"))
-
-    saved = {name: getattr(core, name, None) for name in [*names, "Report"]}
-    if any(v is None for v in saved.values()) or not hasattr(engine, "_host"):
-        return {"error": "engine internals moved (core functions or Engine._host)"}
-    host_run = engine._host.run
     try:
-        for name, phase in names.items():
-            setattr(core, name, timed(saved[name], phase))
-        core.Report = TimedReport  # type: ignore[misc,assignment]
-        engine._host.run = timed(host_run, "durable_run")  # type: ignore[method-assign]
-        start = perf_ns()
-        for case in cases:
-            engine.evaluate(case, at=AT)
-        total = perf_ns() - start
-    finally:
-        for name, fn in saved.items():
-            setattr(core, name, fn)
-        del engine._host.run  # back to the class attribute
-    out = {k: v / len(cases) / 1000 for k, v in totals.items()}
-    out["report_rest"] = (total - sum(totals.values())) / len(cases) / 1000
-    return out
+        from trd_cds.engine.assessments import assess
+        from trd_cds.engine.explain import Context
+        from trd_cds.engine.facts import build_facts
+        from trd_cds.engine.policy import apply
+    except ImportError as exc:
+        return {"error": f"engine internals moved: {exc}"}
+    phases = [
+        "parse_case",
+        "assess",
+        "build_facts",
+        "durable_run",
+        "policy",
+        "decision_rest",
+        "trace",
+        "why_not",
+        "to_json",
+    ]
+    totals = dict.fromkeys(phases, 0)
+    perf_ns = time.perf_counter_ns
+    index, host, settings = engine._index, engine._host, engine.settings
+    for case in cases:
+        t = [perf_ns()]
+        model = parse_case(case)
+        t.append(perf_ns())
+        assessment = assess(model, AT.date(), settings)
+        t.append(perf_ns())
+        factset = build_facts(model, assessment)
+        t.append(perf_ns())
+        firings, derived = host.run(factset.facts, model.case_id)
+        t.append(perf_ns())
+        ctx = Context(index, factset, derived, firings)
+        outcome = apply(ctx)
+        t.append(perf_ns())
+        data = engine._decision(model, AT, assessment, outcome)
+        t.append(perf_ns())
+        data["trace"] = ctx.trace()
+        t.append(perf_ns())
+        data["why_not"] = ctx.why_not(outcome.recommended(), outcome.blocked_map)
+        t.append(perf_ns())
+        Report(data).to_json_bytes()
+        t.append(perf_ns())
+        for name, t0, t1 in zip(phases, t, t[1:], strict=False):
+            totals[name] += t1 - t0
+    return {k: v / len(cases) / 1000 for k, v in totals.items()}
 
 
 def profile(engine: Engine, cases: list[Json], evaluations: int, top: int = 25) -> str:
@@ -589,11 +623,12 @@ def mix_summary(cases: list[Json], engine: Engine) -> Json:
 
 
 def print_text(result: Json) -> None:
-    ev = result["evaluation"]
+    paths = result["paths"]
+    ev = paths["full"]
     print(f"trd-cds benchmark  ({result['machine']})")
     print(
-        f"  {ev['evaluations']:,} evaluations over {ev['distinct_cases']:,} generated cases "
-        f"(seed {result['seed']}) in {ev['elapsed_s']:.2f} s, one core, validation included"
+        f"  {ev['evaluations']:,} evaluations per path over {result['distinct_cases']:,} "
+        f"generated cases (seed {result['seed']}), one core"
     )
     mix = result.get("mix")
     if mix:
@@ -608,14 +643,23 @@ def print_text(result: Json) -> None:
         shown = "n/a" if value is None else f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
         print(f"  {row['figure']:<16} {shown:>12}   {row['target']:<18} {row['result']}")
     print()
+    print(f"  {'path':<44} {'cases/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for key, label in (
+        ("session", "(a) durable_rules session alone (floor)"),
+        ("decision", "(b) decision path: evaluate(dict)"),
+        ("full", "(c) full report: evaluate(dict).to_json()"),
+    ):
+        p = paths[key]
+        print(f"  {label:<44} {p['cases_per_s']:>9,.0f} {p['p50_ms']:>8.3f} {p['p99_ms']:>8.3f}")
+    print(
+        f"  ratios: (b)/(a) {paths['decision_over_session']:.2f}, "
+        f"(c)/(a) {paths['full_over_session']:.2f}"
+    )
+    print()
     print("  other figures")
     print(
-        f"    latency p50 {ev['p50_ms']:.3f} ms, p90 {ev['p90_ms']:.3f} ms, "
-        f"p99 {ev['p99_ms']:.3f} ms, max {ev['max_ms']:.3f} ms, mean {ev['mean_ms']:.3f} ms"
-    )
-    print(
-        f"    RSS {ev['rss_before_mb']:.1f} MB -> {ev['rss_after_mb']:.1f} MB "
-        f"(growth {ev['rss_growth_mb']:+.2f} MB), peak RSS {ev['peak_rss_mb']:.1f} MB"
+        f"    RSS over (c) {ev['rss_before_mb']:.1f} MB -> {ev['rss_after_mb']:.1f} MB "
+        f"(growth {ev['rss_growth_mb']:+.2f} MB), peak RSS {paths['peak_rss_mb']:.1f} MB"
     )
     b = result["build"]
     print(
@@ -627,7 +671,8 @@ def print_text(result: Json) -> None:
         print(
             f"    CLI one case: median {cli['cli_wall_s'] * 1000:.0f} ms of "
             f"{[round(t * 1000) for t in cli['cli_wall_s_all']]} "
-            f"(bare python startup {cli['python_startup_s'] * 1000:.0f} ms)"
+            f"(bare python startup {cli['python_startup_s'] * 1000:.0f} ms); "
+            f"--help {cli['help_wall_s'] * 1000:.0f} ms"
         )
     else:
         print(f"    CLI failed: {cli.get('cli_error')}")
@@ -712,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
 
     build = measure_build()
     engine = Engine()
-    evaluation = measure_evaluations(engine, cases, evaluations)
+    paths = measure_paths(engine, cases, evaluations)
     sizes = []
     to_json_ns = 0
     for case in cases[:500]:  # one report alive at a time: a heap of reports slows the GC
@@ -727,7 +772,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "invalid_generated": invalid,
         "corpus_frozen": not args.no_freeze_corpus,
-        "evaluation": evaluation,
+        "paths": paths,
+        "distinct_cases": len(cases),
         "build": build,
         "mix": mix_summary(cases, engine),
         "cli": measure_cli(args.cli_repeats, args.example),
@@ -740,8 +786,12 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         result["phases"] = measure_phases(engine, cases[: args.phases])
     figures = {
-        **evaluation,
+        "decision_over_session": paths["decision_over_session"],
+        "full_over_session": paths["full_over_session"],
+        "full_p99_ms": paths["full"]["p99_ms"],
+        "rss_growth_mb": paths["full"]["rss_growth_mb"],
         "cli_wall_s": result["cli"].get("cli_wall_s"),
+        "help_wall_s": result["cli"].get("help_wall_s"),
     }
     result["verdicts"] = verdicts(figures)
     if args.profile:

@@ -42,11 +42,11 @@ def case_input_hash(case: Case) -> str:
     The patient id is an identifier, not a clinical fact (no rule can see it), so it stays out
     of the hash: the audit log's pseudonymised copy of a case reproduces the report byte for byte.
     """
-    data = case.model_dump(mode="json", exclude={"patient": {"id"}})
+    text = case.model_dump_json(exclude={"patient": {"id"}})
     try:
-        return sha256_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
-    except TypeError:  # an integer beyond 64 bits: the standard library writes the same form
-        return sha256(canonical_json(data))
+        return sha256_bytes(orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS))
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits: the standard library's form
+        return sha256(canonical_json(json.loads(text)))
 
 
 def engine_version() -> str:

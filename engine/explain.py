@@ -29,6 +29,8 @@ Json = dict[str, Any]
 TemplatePart = tuple[str, str | None, str | None]  # (literal, pattern, field)
 #: One evidence item: (fact, value, pointer, finding, subject) — see :func:`evidence_json`.
 EvidenceItem = tuple[str, Any, str | None, str | None, str | None]
+#: What a firing and its chain contribute to an output item: (rules, evidence, citations).
+Contribution = tuple[tuple[str, ...], tuple[EvidenceItem, ...], tuple[str, ...]]
 
 _NO_SOURCE = Source()
 DERIVED_TYPES = frozenset({"finding", "gate"})
@@ -171,7 +173,9 @@ class Context:
                 self.producers.setdefault(fact_id, []).append(firing)
         self._leaves: dict[tuple[int, str], tuple[LeafResult, ...]] = {}
         self._evidence: dict[Firing, tuple[EvidenceItem, ...]] = {}
+        self._pattern_items: dict[tuple[int, str], tuple[EvidenceItem, ...]] = {}
         self._chains: dict[Firing, tuple[Firing, ...]] = {}
+        self._contributions: dict[tuple[Firing, bool], Contribution] = {}
         self._by_type: dict[str, list[dict[str, Any]]] | None = None
 
     def fact(self, fact_id: str) -> dict[str, Any]:
@@ -222,33 +226,65 @@ class Context:
         found = self._chains[firing] = tuple(order)
         return found
 
+    def contribution(self, firing: Firing, chain_rules: bool = True) -> Contribution:
+        """Rules, evidence and citations of a firing and its chain (computed once).
+
+        ``chain_rules=False`` names only the firing's own rule (blocks name their own rule;
+        the evidence and citations still cover the chain)."""
+        key = (firing, chain_rules)
+        found = self._contributions.get(key)
+        if found is not None:
+            return found
+        rules: list[str] = []
+        evidence: list[EvidenceItem] = []
+        citations: list[str] = []
+        for f in self.chain(firing):
+            rule = self.index.rules[f.rule_id]
+            if chain_rules or f == firing:
+                rules.append(rule.ref)
+            evidence.extend(self.evidence(f))
+            citations.extend(rule.citations)
+        found = self._contributions[key] = (tuple(rules), tuple(evidence), tuple(citations))
+        return found
+
     def evidence(self, firing: Firing) -> tuple[EvidenceItem, ...]:
         """The case facts one firing matched (``type`` pins left out); computed once."""
         found = self._evidence.get(firing)
         if found is not None:
             return found
         rule = self.index.rules[firing.rule_id]
+        if len(firing.matches) == 1:
+            name, fact_id = firing.matches[0]
+            found = self._pattern_evidence(rule.by_name[name], fact_id)
+        else:
+            found = tuple(
+                item
+                for name, fact_id in firing.matches
+                for item in self._pattern_evidence(rule.by_name[name], fact_id)
+            )
+        self._evidence[firing] = found
+        return found
+
+    def _pattern_evidence(self, info: PatternInfo, fact_id: str) -> tuple[EvidenceItem, ...]:
+        """What one pattern matched in one fact; shared by every rule with that pattern."""
+        key = (info.key, fact_id)
+        found = self._pattern_items.get(key)
+        if found is not None:
+            return found
+        fact = self.fact(fact_id)
+        derived = info.fact_type in DERIVED_TYPES
+        sources = self.facts.sources.get(fact_id, {})
         out: list[EvidenceItem] = []
-        for name, fact_id in firing.matches:
-            info = rule.by_name[name]
-            fact = self.fact(fact_id)
-            derived = info.fact_type in DERIVED_TYPES
-            for result in self.leaf_results(info, fact):
-                field = result.leaf.field
-                if field == "type" or not result.ok:
-                    continue
-                src = self.source(fact_id, field)
-                finding = str(fact.get("name")) if derived else src.finding
-                out.append(
-                    (
-                        f"{info.fact_type}.{field}",
-                        fact.get(field),
-                        src.pointer,
-                        finding,
-                        src.subject,
-                    )
-                )
-        found = self._evidence[firing] = tuple(out)
+        for result in self.leaf_results(info, fact):
+            field = result.leaf.field
+            if field == "type" or not result.ok:
+                continue
+            src = sources.get(field, _NO_SOURCE)
+            finding = str(fact.get("name")) if derived else src.finding
+            out.append(
+                (f"{info.fact_type}.{field}", fact.get(field), src.pointer, finding, src.subject)
+            )
+        found = self._pattern_items[key] = tuple(out)
         return found
 
     def rationale(self, firing: Firing) -> str:

@@ -84,25 +84,33 @@ def _specs(fact_type: str) -> dict[str, FieldSpec]:
     return field_specs(fact_type)
 
 
+@cache
+def _kinds(fact_type: str) -> dict[str, tuple[str, frozenset[str] | None]]:
+    return {
+        name: (spec.kind, None if spec.choices is None else frozenset(spec.choices))
+        for name, spec in _specs(fact_type).items()
+    }
+
+
 def coerce(fact_type: str, name: str, value: Any) -> Any:
     """The value as durable_rules must see it: bool/int/float/str per the fact model."""
-    spec = _specs(fact_type)[name]
-    kind = spec.kind
+    kind, choices = _kinds(fact_type)[name]
+    kind_of = type(value)
     if kind == "bool":
-        ok = isinstance(value, bool)
+        ok = kind_of is bool
     elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = kind_of is int
     elif kind == "number":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = kind_of is int or kind_of is float
         if ok:
             # durable_rules' C JSON reader cannot parse exponent notation (1e-05): the fact
             # would silently lose its fields. Four decimals keep every float in plain notation.
             value = round(float(value), 4)
             ok = math.isfinite(value) and "e" not in repr(value)
     else:
-        if hasattr(value, "value") and isinstance(value.value, str):  # Enum
+        if kind_of is not str and isinstance(getattr(value, "value", None), str):  # Enum
             value = value.value
-        ok = isinstance(value, str) and (spec.choices is None or value in spec.choices)
+        ok = type(value) is str and (choices is None or value in choices)
     if not ok:
         raise EvaluationError(
             f"fact {fact_type}.{name} would be asserted as {value!r}, expected {kind}"

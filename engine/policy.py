@@ -45,12 +45,10 @@ class _Parts:
     ) -> None:
         """Add a firing: its rationale, and the rules, evidence and citations of its chain
         (``chain_rules=False``: name only the firing's own rule, as blocks do)."""
-        for f in ctx.chain(firing):
-            rule = ctx.index.rules[f.rule_id]
-            if chain_rules or f == firing:
-                self.rules.append(rule.ref)
-            self.evidence.extend(ctx.evidence(f))
-            self.citations.extend(rule.citations)
+        rules, evidence, citations = ctx.contribution(firing, chain_rules)
+        self.rules.extend(rules)
+        self.evidence.extend(evidence)
+        self.citations.extend(citations)
         self.rationale.append(rationale)
 
     def evidence_json(self) -> list[Json]:

@@ -27,8 +27,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from durable import engine as durable_engine
 
@@ -53,8 +52,7 @@ class SyncHost(durable_engine.Host):  # type: ignore[misc]
         return None
 
 
-@dataclass(frozen=True)
-class Firing:
+class Firing(NamedTuple):
     """One rule firing: the rule and the fact each of its patterns matched."""
 
     rule_id: str
