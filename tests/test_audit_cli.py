@@ -86,6 +86,7 @@ def test_list_and_show(runner: CliRunner, log_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert record_id in shown.stdout and f"{TMS_RULE}@1" in shown.stdout
     assert "psn-" in shown.stdout and "ruleset" in shown.stdout
+    assert "mac       hmac-sha256:" in shown.stdout
 
     as_json = runner.invoke(main, ["audit", "show", str(log_path), record_id, "--format", "json"])
     data = json.loads(as_json.stdout)
