@@ -379,8 +379,10 @@ def schema(which: str) -> None:
 def audit_group() -> None:
     """Inspect, verify and replay an audit log (.jsonl, .sqlite or .db).
 
-    Writing needs TRD_CDS_AUDIT_KEY (for cases with a patient id); reading, verifying and
-    replaying do not, finding a patient (list --patient) does.
+    TRD_CDS_AUDIT_KEY: writing needs it (for cases with a patient id, and for a log whose
+    records carry MACs); finding a patient (list --patient) needs it; verify uses it to check
+    who wrote each record (without it, verify says that authenticity was not checked).
+    Reading and replaying need no key.
     """
 
 
@@ -388,9 +390,12 @@ def _audit_log(path: str) -> Any:
     from .engine.audit import open_log
 
     try:
-        return open_log(path)
+        log = open_log(path)
     except AuditError as exc:
         raise click.BadParameter(str(exc), param_hint="PATH") from exc
+    for warning in log.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return log
 
 
 def _audit_failed(exc: AuditError) -> NoReturn:
@@ -448,7 +453,12 @@ def audit_show(path: str, ref: str, fmt: str) -> None:
     help="A head hash kept elsewhere earlier: the log must still contain that record.",
 )
 def audit_verify(path: str, anchor: str | None) -> None:
-    """Check hashes, chain links and sequence; exit 1 at the first bad record."""
+    """Check each record's bytes, hash, chain link and MAC; exit 1 at the first bad record.
+
+    With TRD_CDS_AUDIT_KEY, every record's MAC must check under that key (a log without any
+    MAC then fails). Without it, only the unkeyed hash chain is checked, and the output says
+    that authenticity was not checked.
+    """
     log = _audit_log(path)
     try:
         result = log.verify(anchor)

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import AT, EXAMPLES, load_yaml
 from trd_cds import Engine, Report
-from trd_cds.engine.audit import AuditLog
+from trd_cds.engine.audit import GENESIS, AuditLog
 from trd_cds.rules.loader import bundled_rules_dir
 
 KEY = b"audit-test-key-0123456789abcdef"
@@ -116,7 +116,52 @@ def rewrite(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
 def edit_record(text: str, change: Callable[[dict[str, Any]], None]) -> str:
     data = json.loads(text)
     change(data)
+    return canonical(data)
+
+
+def reseal(data: dict[str, Any], key: bytes | None = None) -> None:
+    """Recompute a record's hash and id after an edit, as a careful intruder would. Only a
+    holder of ``key`` can also recompute the MAC; otherwise the stale one stays."""
+    from trd_cds.engine.audit.keys import AuditKey
+    from trd_cds.engine.audit.record import body_hash, record_id_for
+
+    body = {k: v for k, v in data.items() if k not in ("hash", "record_id", "mac")}
+    data["hash"] = body_hash(body)
+    data["record_id"] = record_id_for(data["hash"])
+    if key is not None:
+        data["mac"] = AuditKey.of(key).chain_mac(data["hash"])
+
+
+def rechain(texts: list[str], start: int = 0, key: bytes | None = None) -> list[str]:
+    """Renumber and relink every record from index ``start`` on, resealing each: a rewrite of
+    the log's tail that leaves a valid hash chain (and valid MACs only with ``key``)."""
+    out = list(texts)
+    for i in range(start, len(out)):
+        data = json.loads(out[i])
+        data["seq"] = i + 1
+        data["prev_hash"] = json.loads(out[i - 1])["hash"] if i else GENESIS
+        reseal(data, key)
+        out[i] = canonical(data)
+    return out
+
+
+def canonical(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_format_1(texts: list[str]) -> list[str]:
+    """The same records as the previous release (format 1: no kind, key_id, mac) wrote them."""
+    out: list[str] = []
+    for text in texts:
+        data = json.loads(text)
+        for name in ("kind", "key_id", "mac"):
+            del data[name]
+        data["format"] = "trd-cds-audit/1"
+        data["seq"] = len(out) + 1
+        data["prev_hash"] = json.loads(out[-1])["hash"] if out else GENESIS
+        reseal(data)
+        out.append(canonical(data))
+    return out
 
 
 def log_bytes(directory: Path) -> bytes:

@@ -86,6 +86,7 @@ def test_list_and_show(runner: CliRunner, log_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert record_id in shown.stdout and f"{TMS_RULE}@1" in shown.stdout
     assert "psn-" in shown.stdout and "ruleset" in shown.stdout
+    assert "mac       hmac-sha256:" in shown.stdout
 
     as_json = runner.invoke(main, ["audit", "show", str(log_path), record_id, "--format", "json"])
     data = json.loads(as_json.stdout)
@@ -108,8 +109,10 @@ def test_list_one_patient(runner: CliRunner, log_path: Path) -> None:
 def test_verify_ok_then_tampered(runner: CliRunner, log_path: Path) -> None:
     ok = runner.invoke(main, ["audit", "verify", str(log_path)])
     assert ok.exit_code == 0, ok.output
-    assert ok.stdout.startswith(f"ok: {len(EXAMPLE_FILES)} records, head sha256:")
-    head = ok.stdout.split()[-1]
+    first, second = ok.stdout.splitlines()
+    assert first.startswith(f"ok: {len(EXAMPLE_FILES)} records, head sha256:")
+    assert second.startswith("authenticity: verified with key key-")
+    head = first.split()[-1]
     anchored = runner.invoke(main, ["audit", "verify", str(log_path), "--anchor", head])
     assert anchored.exit_code == 0
 
@@ -120,6 +123,10 @@ def test_verify_ok_then_tampered(runner: CliRunner, log_path: Path) -> None:
     bad = runner.invoke(main, ["audit", "verify", str(log_path)])
     assert bad.exit_code == 1
     assert "FAILED: record 4" in bad.stdout and "tampered" in bad.stdout
+
+    without_key = runner.invoke(main, ["audit", "verify", str(log_path)], env={ENV_KEY: None})
+    assert without_key.exit_code == 1
+    assert "authenticity: NOT checked (no key)" in without_key.stdout
 
 
 def test_verify_reports_truncation(runner: CliRunner, tmp_path: Path) -> None:

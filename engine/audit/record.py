@@ -1,52 +1,60 @@
-"""Audit records: what one evaluation leaves in the audit log, and how the chain is checked.
+"""Audit records: what one evaluation leaves in the audit log.
 
-A record is one line of canonical JSON (sorted keys, no spaces, UTF-8)::
+A record is one line of canonical JSON (sorted keys, no spaces, UTF-8); format 2::
 
-    {"case": {...}, "case_id": "...", "format": "trd-cds-audit/1", "hash": "sha256:...",
+    {"case": {...}, "case_id": "...", "format": "trd-cds-audit/2", "hash": "sha256:...",
+     "key_id": "key-..." | null, "kind": "evaluation", "mac": "hmac-sha256:..." | null,
      "outcome": {...}, "prev_hash": "sha256:...", "provenance": {...}, "record_id": "rec-...",
      "recovered_tail": null, "report": "<the report's to_json() text>", "seq": 1,
      "subject": {...}}
 
-* ``hash`` is the sha256 of the canonical JSON of every other field except ``record_id``
-  (the *body*, which includes ``prev_hash``), so each record seals its predecessor: editing,
-  deleting or reordering a record breaks the chain after it. ``record_id`` is ``rec-`` and the
-  first 24 hex digits of ``hash``. The first record's ``prev_hash`` is :data:`GENESIS`.
+* ``hash`` is the sha256 of the canonical JSON of the *body*: every field except ``hash``,
+  ``record_id`` and ``mac`` (so it includes ``prev_hash``, ``key_id`` and ``kind``). Each record
+  thereby seals its predecessor: editing, deleting or reordering a record breaks the chain after
+  it. ``record_id`` is ``rec-`` and the first 24 hex digits of ``hash``. The first record's
+  ``prev_hash`` is :data:`GENESIS`. The stored bytes must be exactly the canonical form of the
+  record (``verify`` refuses anything else, e.g. an injected duplicate key).
+* ``mac`` authenticates the record: HMAC-SHA256 of ``hash`` under a subkey of the audit key
+  (:mod:`.keys`); ``key_id`` is that key's fingerprint. A record written without a key has
+  both null. Since the hash covers ``prev_hash``, one valid MAC vouches for every record before
+  it; a log never goes from keyed back to unkeyed (``append`` refuses, ``verify`` reports it).
+* ``kind`` is ``evaluation`` (the only kind today; CDS Hooks feedback records will be another).
 * ``report`` is the exact text of :meth:`Report.to_json` (it holds the trace and ``why_not``),
   so a replay can be compared byte for byte. ``provenance`` and ``outcome`` (recommended
   options in order, blocked options, gates, cautions) repeat what an auditor searches for.
 * ``case`` is the validated input case. Its ``patient.id`` is replaced by a keyed pseudonym
-  (``psn-`` + HMAC-SHA256 of the id under the audit key) unless identifiers are stored on
-  purpose; ``subject`` says which (``pseudonym``, ``key_id`` — a fingerprint of the key, never
-  the key — and ``identifiers``). The report's ``input_hash`` leaves ``patient.id`` out, so the
-  stored case still hashes to it and replays to the same bytes.
+  unless identifiers are stored on purpose; ``subject`` says which (``pseudonym``, ``key_id``,
+  ``identifiers``). The report's ``input_hash`` leaves ``patient.id`` out, so the stored case
+  still hashes to it and replays to the same bytes.
 * ``recovered_tail`` is null, or notes that this writer found the torn end of an interrupted
   write and moved it aside (see :mod:`.store`).
 
+**Format 1** (``trd-cds-audit/1``, the previous release) had no ``kind``, ``key_id`` or ``mac``.
+Such records are still read, verified (their hash chain) and replayed; they count as records
+without a MAC. New records are always format 2 and chain onto format-1 records.
+
 Nothing in a record depends on the wall clock, the host or the process: the same evaluations
-appended in the same order give the same bytes.
+appended in the same order with the same key give the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
-
-from pydantic import ValidationError
 
 from ...schemas.canonical import canonical_json, sha256
 from ...schemas.case import Case
-from ...schemas.errors import AuditError, CaseError
+from ...schemas.errors import AuditError
 from ...schemas.report import Report
 from ..core import case_input_hash, parse_case
+from .keys import ENV_KEY, MAC_PREFIX, AuditKey
 
-FORMAT = "trd-cds-audit/1"
+FORMAT = "trd-cds-audit/2"
+FORMAT_V1 = "trd-cds-audit/1"
 GENESIS = "sha256:" + "0" * 64
-PSEUDONYM_PREFIX = "psn-"
-_BODY_KEYS = frozenset(
+Kind = Literal["evaluation"]
+_V1_BODY_KEYS = frozenset(
     {
         "format",
         "seq",
@@ -60,18 +68,27 @@ _BODY_KEYS = frozenset(
         "recovered_tail",
     }
 )
-_RECORD_KEYS = _BODY_KEYS | {"hash", "record_id"}
-
-
-def pseudonym(key: bytes, patient_id: str) -> str:
-    """The keyed pseudonym of a patient id: stable for one key, unlinkable without it."""
-    mac = hmac.new(key, b"trd-cds/patient.id/v1\x00" + patient_id.encode("utf-8"), "sha256")
-    return PSEUDONYM_PREFIX + mac.hexdigest()
-
-
-def key_id(key: bytes) -> str:
-    """A fingerprint that tells which key made a pseudonym (for key rotation), not the key."""
-    return "key-" + hmac.new(key, b"trd-cds/audit-key-id/v1", "sha256").hexdigest()[:16]
+_V2_BODY_KEYS = _V1_BODY_KEYS | {"kind", "key_id"}
+_RECORD_KEYS = {
+    FORMAT_V1: _V1_BODY_KEYS | {"hash", "record_id"},
+    FORMAT: _V2_BODY_KEYS | {"hash", "record_id", "mac"},
+}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "seq": int,
+    "prev_hash": str,
+    "case_id": str,
+    "provenance": dict,
+    "outcome": dict,
+    "subject": dict,
+    "case": dict,
+    "report": str,
+    "recovered_tail": (dict, type(None)),
+    "hash": str,
+    "record_id": str,
+    "kind": str,
+    "key_id": (str, type(None)),
+    "mac": (str, type(None)),
+}
 
 
 def outcome_of(report: Report) -> dict[str, list[str]]:
@@ -98,6 +115,10 @@ class AuditRecord:
     case: dict[str, Any]
     report_json: str
     recovered_tail: dict[str, Any] | None = None
+    key_id: str | None = None
+    mac: str | None = None
+    kind: Kind = "evaluation"
+    format: str = FORMAT
 
     @property
     def report_id(self) -> str:
@@ -107,10 +128,15 @@ class AuditRecord:
     def evaluated_at(self) -> str:
         return str(self.provenance.get("evaluated_at", ""))
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the record carries a MAC (format 2, written with a key)."""
+        return self.mac is not None
+
     def body(self) -> dict[str, Any]:
         """Everything the record hash covers."""
-        return {
-            "format": FORMAT,
+        body: dict[str, Any] = {
+            "format": self.format,
             "seq": self.seq,
             "prev_hash": self.prev_hash,
             "case_id": self.case_id,
@@ -121,10 +147,21 @@ class AuditRecord:
             "report": self.report_json,
             "recovered_tail": self.recovered_tail,
         }
+        if self.format != FORMAT_V1:
+            body["kind"] = self.kind
+            body["key_id"] = self.key_id
+        return body
+
+    def stored(self) -> dict[str, Any]:
+        """The whole record as stored (the body, its hash, id and MAC)."""
+        out = {**self.body(), "hash": self.hash, "record_id": self.record_id}
+        if self.format != FORMAT_V1:
+            out["mac"] = self.mac
+        return out
 
     def to_json(self) -> str:
         """The stored form: one line of canonical JSON, without the newline."""
-        return canonical_json({**self.body(), "hash": self.hash, "record_id": self.record_id})
+        return canonical_json(self.stored())
 
     def report(self) -> Report:
         return Report.model_validate_json(self.report_json)
@@ -146,36 +183,44 @@ class RecordFormatError(ValueError):
     """A stored line or row is not an audit record."""
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise RecordFormatError(f"duplicate key {name!r} (an injected field?)")
+        out[name] = value
+    return out
+
+
 def parse_record(text: str) -> AuditRecord:
-    """Read a stored record without checking its hash (see :func:`seal_problem`)."""
+    """Read a stored record (format 1 or 2) without checking its hash or bytes (see
+    :mod:`.verify`). Duplicate keys anywhere are refused: JSON readers disagree on them."""
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecordFormatError:
+        raise
+    except (ValueError, RecursionError) as exc:
         raise RecordFormatError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise RecordFormatError("not a JSON object")
-    keys = set(data)
-    if keys != _RECORD_KEYS:
-        missing, extra = sorted(_RECORD_KEYS - keys), sorted(keys - _RECORD_KEYS)
+    fmt = data.get("format")
+    if fmt not in _RECORD_KEYS:
+        raise RecordFormatError(f"unknown format {fmt!r} (expected {FORMAT!r} or {FORMAT_V1!r})")
+    wanted, keys = _RECORD_KEYS[fmt], set(data)
+    if keys != wanted:
+        missing, extra = sorted(wanted - keys), sorted(keys - wanted)
         raise RecordFormatError(f"not an audit record (missing {missing}, unknown {extra})")
-    if data["format"] != FORMAT:
-        raise RecordFormatError(f"unknown format {data['format']!r} (expected {FORMAT!r})")
-    expected: dict[str, type | tuple[type, ...]] = {
-        "seq": int,
-        "prev_hash": str,
-        "case_id": str,
-        "provenance": dict,
-        "outcome": dict,
-        "subject": dict,
-        "case": dict,
-        "report": str,
-        "recovered_tail": (dict, type(None)),
-        "hash": str,
-        "record_id": str,
-    }
-    for name, kind in expected.items():
+    for name in sorted(keys - {"format"}):
+        kind = _TYPES[name]
         if not isinstance(data[name], kind) or isinstance(data[name], bool):
             raise RecordFormatError(f"field {name!r} has the wrong type")
+    if fmt == FORMAT:
+        if data["kind"] != "evaluation":
+            raise RecordFormatError(f"unknown record kind {data['kind']!r}")
+        if (data["mac"] is None) != (data["key_id"] is None):
+            raise RecordFormatError("a record has both a MAC and a key id, or neither")
+        if data["mac"] is not None and not data["mac"].startswith(MAC_PREFIX):
+            raise RecordFormatError(f"unknown MAC scheme (expected {MAC_PREFIX!r})")
     return AuditRecord(
         seq=data["seq"],
         record_id=data["record_id"],
@@ -188,54 +233,21 @@ def parse_record(text: str) -> AuditRecord:
         case=data["case"],
         report_json=data["report"],
         recovered_tail=data["recovered_tail"],
+        key_id=data.get("key_id"),
+        mac=data.get("mac"),
+        format=fmt,
     )
-
-
-def seal_problem(record: AuditRecord) -> str | None:
-    """Why the record's own hash or id does not match its content, or None."""
-    actual = body_hash(record.body())
-    if actual != record.hash:
-        return f"content does not match its hash (stored {record.hash}, computed {actual})"
-    if record.record_id != record_id_for(record.hash):
-        return f"record id {record.record_id!r} does not match its hash"
-    return None
-
-
-def consistency_problem(record: AuditRecord) -> str | None:
-    """Why the record's parts disagree with each other (report vs case vs summary), or None."""
-    try:
-        report = record.report()
-    except ValidationError as exc:
-        return f"the stored report is not a valid report: {exc.errors()[0]['msg']}"
-    if report.case_id != record.case_id:
-        return f"the report is about case {report.case_id!r}, the record about {record.case_id!r}"
-    if report.provenance.model_dump(mode="json") != record.provenance:
-        return "the record's provenance differs from the report's"
-    if outcome_of(report) != record.outcome:
-        return "the record's outcome differs from the report's"
-    try:
-        case = record.input_case()
-    except CaseError as exc:
-        return f"the stored case is not a valid case: {exc}"
-    if case_input_hash(case) != report.provenance.input_hash:
-        return "the stored case does not hash to the report's input_hash"
-    if not record.subject.get("identifiers") and case.patient.id not in (
-        None,
-        record.subject.get("pseudonym"),
-    ):
-        return "the stored case holds a patient id that is not the record's pseudonym"
-    return None
 
 
 def check_appendable(
     report: Report,
     case: Case,
     *,
-    key: bytes | None,
+    key: AuditKey | None,
     store_identifiers: bool,
     path: str | None = None,
 ) -> None:
-    """Refuse, before any I/O, what :func:`build_record` would refuse."""
+    """Refuse, before any I/O, what may not be recorded. The case is hashed here, once."""
     if report.case_id != case.case_id or case_input_hash(case) != report.provenance.input_hash:
         raise AuditError(
             f"report {report.provenance.report_id} was not computed from case {case.case_id!r}",
@@ -244,7 +256,7 @@ def check_appendable(
     if case.patient.id is not None and key is None and not store_identifiers:
         raise AuditError(
             f"case {case.case_id!r} has a patient id and no pseudonymisation key is set: "
-            "set TRD_CDS_AUDIT_KEY (or pass key=...) so the id is stored as a keyed "
+            f"set {ENV_KEY} (or pass key=...) so the id is stored as a keyed "
             "pseudonym; the log refuses to store raw identifiers unless asked to",
             path=path,
         )
@@ -255,19 +267,20 @@ def build_record(
     case: Case,
     prev: AuditRecord | None,
     *,
-    key: bytes | None,
+    key: AuditKey | None,
     store_identifiers: bool,
     recovered_tail: dict[str, Any] | None = None,
-    path: str | None = None,
 ) -> AuditRecord:
-    """The record that follows ``prev`` for one evaluation of ``case`` into ``report``."""
-    check_appendable(report, case, key=key, store_identifiers=store_identifiers, path=path)
+    """The record that follows ``prev`` for one evaluation of ``case`` into ``report``.
+
+    Call :func:`check_appendable` first (``AuditLog.append`` does): this does not check again.
+    """
     stored = case.model_dump(mode="json")
     patient_id = case.patient.id
     subject: dict[str, Any] = {"pseudonym": None, "key_id": None, "identifiers": store_identifiers}
     if patient_id is not None and key is not None:
-        subject["pseudonym"] = pseudonym(key, patient_id)
-        subject["key_id"] = key_id(key)
+        subject["pseudonym"] = key.pseudonym(patient_id)
+        subject["key_id"] = key.key_id
     if patient_id is not None and not store_identifiers:
         stored["patient"]["id"] = subject["pseudonym"]
     draft = AuditRecord(
@@ -282,179 +295,26 @@ def build_record(
         case=stored,
         report_json=report.to_json(),
         recovered_tail=recovered_tail,
+        key_id=key.key_id if key else None,
     )
     digest = body_hash(draft.body())
-    return replace(draft, hash=digest, record_id=record_id_for(digest))
-
-
-# ---------------------------------------------------------------------- verification
-
-ProblemKind = Literal[
-    "tampered", "broken_link", "sequence_gap", "truncated", "malformed", "inconsistent", "anchor"
-]
+    return replace(
+        draft,
+        hash=digest,
+        record_id=record_id_for(digest),
+        mac=key.chain_mac(digest) if key else None,
+    )
 
 
 @dataclass(frozen=True)
 class RawEntry:
     """One stored record as read back: ``position`` is the 1-based line (JSONL) or row
-    (SQLite, in ``seq`` order); ``complete`` is false for a torn last line; ``columns`` holds
-    an SQL row's indexed columns, which must agree with the record."""
+    (SQLite, in ``seq`` order); ``text`` is None when the bytes are not UTF-8; ``complete`` is
+    false for a torn last line; ``columns`` holds a database row's indexed columns (``seq``,
+    ``record_id``, ``hash``, ``case_id``, ``report_id``, ``pseudonym``), which must agree with
+    the record."""
 
     position: int
     text: str | None
     complete: bool = True
     columns: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class VerifyProblem:
-    kind: ProblemKind
-    position: int
-    detail: str
-    seq: int | None = None
-    record_id: str | None = None
-
-    def __str__(self) -> str:
-        what = f"record {self.seq}" if self.seq is not None else "entry"
-        rid = f" {self.record_id}" if self.record_id else ""
-        return f"{what}{rid} (position {self.position}): {self.kind}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """``ok`` when every record seals its content and links to the one before it.
-
-    ``count`` records verified (before ``problem``, if any); ``head`` is the hash of the last
-    verified record (:data:`GENESIS` for an empty log): keep a copy elsewhere and pass it as
-    ``anchor`` later to prove the log was not rewritten from that point on (a hash chain alone
-    cannot tell a consistently rewritten or cut-short log from the original).
-    """
-
-    ok: bool
-    count: int
-    head: str
-    problem: VerifyProblem | None = None
-    repairs: tuple[int, ...] = field(default=())
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"ok: {self.count} records, head {self.head}"
-        return f"{self.problem} ({self.count} records before it verified)"
-
-
-def _link_problem(record: AuditRecord, prev: AuditRecord | None, pos: int) -> VerifyProblem | None:
-    want_seq = prev.seq + 1 if prev else 1
-    want_prev = prev.hash if prev else GENESIS
-    after = f"record {prev.seq}" if prev else "the start of the log"
-    if record.seq > want_seq:
-        missing = f"{want_seq}" if record.seq == want_seq + 1 else f"{want_seq}–{record.seq - 1}"
-        return VerifyProblem(
-            "sequence_gap",
-            pos,
-            f"follows {after}: record(s) {missing} missing (deleted or moved)",
-            record.seq,
-            record.record_id,
-        )
-    if record.seq < want_seq:
-        return VerifyProblem(
-            "broken_link",
-            pos,
-            f"follows {after}: out of order or duplicated (reordered records)",
-            record.seq,
-            record.record_id,
-        )
-    if record.prev_hash != want_prev:
-        return VerifyProblem(
-            "broken_link",
-            pos,
-            f"prev_hash does not match {after}: a record was replaced, deleted or reordered",
-            record.seq,
-            record.record_id,
-        )
-    return None
-
-
-def _column_problem(record: AuditRecord, columns: dict[str, Any]) -> str | None:
-    for name, value in (
-        ("seq", record.seq),
-        ("hash", record.hash),
-        ("record_id", record.record_id),
-    ):
-        if name in columns and columns[name] != value:
-            return f"row column {name}={columns[name]!r} disagrees with the record ({value!r})"
-    return None
-
-
-def verify_entries(entries: Iterable[RawEntry], anchor: str | None = None) -> VerifyResult:
-    """Check a log read in storage order; stop at the first problem."""
-    prev: AuditRecord | None = None
-    count = 0
-    repairs: list[int] = []
-    anchor_seen = anchor is None
-
-    def fail(problem: VerifyProblem) -> VerifyResult:
-        head = prev.hash if prev else GENESIS
-        return VerifyResult(False, count, head, problem, tuple(repairs))
-
-    for entry in entries:
-        if not entry.complete:
-            return fail(
-                VerifyProblem(
-                    "truncated",
-                    entry.position,
-                    "the last line is incomplete (no newline): an interrupted write or a cut "
-                    "file; the next append moves it aside",
-                )
-            )
-        if entry.text is None:
-            return fail(VerifyProblem("malformed", entry.position, "not UTF-8 text"))
-        try:
-            record = parse_record(entry.text)
-        except RecordFormatError as exc:
-            return fail(VerifyProblem("malformed", entry.position, str(exc)))
-        why = seal_problem(record)
-        if why:
-            return fail(
-                VerifyProblem("tampered", entry.position, why, record.seq, record.record_id)
-            )
-        link = _link_problem(record, prev, entry.position)
-        if link:
-            return fail(link)
-        why = _column_problem(record, entry.columns) if entry.columns else None
-        if why:
-            return fail(
-                VerifyProblem("tampered", entry.position, why, record.seq, record.record_id)
-            )
-        why = consistency_problem(record)
-        if why:
-            return fail(
-                VerifyProblem("inconsistent", entry.position, why, record.seq, record.record_id)
-            )
-        if record.recovered_tail is not None:
-            repairs.append(record.seq)
-        anchor_seen = anchor_seen or record.hash == anchor
-        prev, count = record, count + 1
-    if not anchor_seen:
-        return fail(VerifyProblem("anchor", count + 1, f"no record has the anchor hash {anchor}"))
-    return VerifyResult(True, count, prev.hash if prev else GENESIS, None, tuple(repairs))
-
-
-def iter_records(entries: Iterable[RawEntry], path: str) -> Iterator[AuditRecord]:
-    """Parse stored records, skipping a torn last line; a malformed one is an AuditError."""
-    for entry in entries:
-        if not entry.complete:
-            return
-        try:
-            if entry.text is None:
-                raise RecordFormatError("not UTF-8 text")
-            yield parse_record(entry.text)
-        except RecordFormatError as exc:
-            raise AuditError(
-                f"position {entry.position} is not an audit record ({exc}); "
-                "run `trd-cds audit verify`",
-                path=path,
-            ) from exc
-
-
-def hash_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -28,12 +28,7 @@ def record_line(record: AuditRecord) -> str:
 
 def record_json(record: AuditRecord) -> str:
     """The record as indented JSON, with the stored report text expanded into an object."""
-    data = {
-        **record.body(),
-        "hash": record.hash,
-        "record_id": record.record_id,
-        "report": json.loads(record.report_json),
-    }
+    data = {**record.stored(), "report": json.loads(record.report_json)}
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
 
@@ -46,6 +41,9 @@ def record_text(record: AuditRecord) -> str:
         f"Audit record {record.seq}  {record.record_id}",
         f"  hash      {record.hash}",
         f"  prev      {record.prev_hash}",
+        f"  mac       {record.mac} (key {record.key_id})"
+        if record.mac
+        else f"  mac       none: written without a key ({record.format})",
         f"  case      {record.case_id}   patient pseudonym: {who}"
         + (f" (key {subject['key_id']})" if subject.get("key_id") else ""),
         f"  evaluated {p.get('evaluated_at')}  engine {p.get('engine_version')}",

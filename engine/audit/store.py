@@ -18,7 +18,10 @@ New log files are created with mode 0600.
 **SQLite** (``.sqlite``, ``.db``): stdlib ``sqlite3`` in WAL mode with ``synchronous=FULL``;
 each append is one ``BEGIN IMMEDIATE`` transaction. Rows hold the same canonical record text
 as the JSONL lines, plus indexed columns (seq, record_id, hash, case_id, report_id, pseudonym)
-that ``verify`` checks against the record.
+that ``verify`` checks against the record (a query on a column sees what the record says).
+
+Both stores warn (:meth:`Store.warnings`, printed by the CLI) when an existing log file is open
+to group or others.
 
 A store object may be shared by threads; open a new one in each process (after ``fork``).
 """
@@ -29,22 +32,17 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from ...schemas.canonical import sha256_bytes
 from ...schemas.errors import AuditError
-from .record import (
-    FORMAT,
-    AuditRecord,
-    RawEntry,
-    RecordFormatError,
-    hash_bytes,
-    parse_record,
-    seal_problem,
-)
+from .record import FORMAT, AuditRecord, RawEntry
+from .verify import last_record
 
 #: Builds the next record from the last one (None for an empty log) and a repair note.
 MakeRecord = Callable[[AuditRecord | None, dict[str, Any] | None], AuditRecord]
@@ -53,32 +51,44 @@ _CHUNK = 1 << 16
 
 
 class Store(Protocol):
-    path: Path
+    """Where records live; the log above it does the keys, checks and rendering.
+
+    ``append`` is one critical section across threads, processes and (for a server database)
+    machines: read the last record (checked with :func:`.verify.last_record`), call ``make``,
+    store the result, make it durable, return it. ``make`` may raise (then nothing is written).
+    ``entries`` yields every stored record in chain order, with a row's indexed columns.
+    A PostgreSQL store fits this shape: ``append`` is one transaction that locks the chain head
+    (``SELECT ... FOR UPDATE`` on a one-row head table, or an advisory lock) under an
+    insert-only role; ``entries`` streams rows by ``seq``; ``name`` is the URL without password.
+    """
+
+    name: str
 
     def append(self, make: MakeRecord) -> AuditRecord: ...
 
     def entries(self) -> Iterator[RawEntry]: ...
 
+    def warnings(self) -> list[str]:
+        """Problems worth telling the user that do not stop reading (e.g. file modes)."""
+        ...
+
     def close(self) -> None: ...
 
 
-def checked_last(text: str | None, path: str) -> AuditRecord:
-    """The last stored record, refusing to chain onto one that does not verify."""
-    advice = "refusing to append; run `trd-cds audit verify`"
-    try:
-        if text is None:
-            raise RecordFormatError("not UTF-8 text")
-        record = parse_record(text)
-    except RecordFormatError as exc:
-        raise AuditError(
-            f"the last record is not an audit record ({exc}): {advice}", path=path
-        ) from exc
-    why = seal_problem(record)
-    if why:
-        raise AuditError(
-            f"the last record ({record.seq}) does not verify: {why}: {advice}", path=path
-        )
-    return record
+def loose_permissions(paths: Iterable[Path]) -> list[str]:
+    """A warning for each existing file that group or others may read or write."""
+    out = []
+    for path in paths:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            out.append(
+                f"{path} is open to group or others (mode {mode:04o}) but holds clinical "
+                f"data: restrict it (chmod 600)"
+            )
+    return out
 
 
 def _decode(data: bytes) -> str | None:
@@ -101,8 +111,12 @@ class JsonlStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.name = str(path)
         self.torn_path = path.with_name(path.name + ".torn")
         self._lock = threading.Lock()
+
+    def warnings(self) -> list[str]:
+        return loose_permissions((self.path, self.torn_path))
 
     def append(self, make: MakeRecord) -> AuditRecord:
         with self._lock:
@@ -120,14 +134,14 @@ class JsonlStore:
     def _append_locked(self, fd: int, make: MakeRecord, created: bool) -> AuditRecord:
         size = os.fstat(fd).st_size
         last, end = _last_line(fd, size)
-        prev = checked_last(_decode(last), str(self.path)) if last is not None else None
+        prev = last_record(_decode(last), self.name) if last is not None else None
         torn = os.pread(fd, size - end, end) if end < size else b""
         recovered = None
         if torn:
             recovered = {
                 "offset": end,
                 "length": len(torn),
-                "sha256": hash_bytes(torn),
+                "sha256": sha256_bytes(torn),
                 "moved_to": self.torn_path.name,
             }
         record = make(prev, recovered)  # may refuse (e.g. no key): then nothing is touched
@@ -242,9 +256,14 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.name = str(path)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._schema_ready = False
+
+    def warnings(self) -> list[str]:
+        siblings = (self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))
+        return loose_permissions((self.path, *siblings))
 
     def _connect(self, create: bool) -> sqlite3.Connection:
         if self._conn is None:
@@ -297,7 +316,7 @@ class SqliteStore:
             prev = None
             if row is not None:
                 text = row[0] if isinstance(row[0], str) else None
-                prev = checked_last(text, str(self.path))
+                prev = last_record(text, self.name)
             record = make(prev, None)
             conn.execute(
                 "INSERT INTO audit_records (seq, record_id, hash, case_id, report_id, pseudonym,"
@@ -329,17 +348,24 @@ class SqliteStore:
                 try:
                     conn = self._connect(create=False)
                     rows = conn.execute(
-                        "SELECT seq, record_id, hash, record FROM audit_records WHERE seq > ?"
-                        " ORDER BY seq LIMIT 256",
+                        "SELECT seq, record_id, hash, case_id, report_id, pseudonym, record"
+                        " FROM audit_records WHERE seq > ? ORDER BY seq LIMIT 256",
                         (last,),
                     ).fetchall()
                 except sqlite3.Error as exc:
                     raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
             if not rows:
                 return
-            for seq, record_id, digest, text in rows:
+            for seq, record_id, digest, case_id, report_id, pseudonym, text in rows:
                 position += 1
-                columns = {"seq": seq, "record_id": record_id, "hash": digest}
+                columns = {
+                    "seq": seq,
+                    "record_id": record_id,
+                    "hash": digest,
+                    "case_id": case_id,
+                    "report_id": report_id,
+                    "pseudonym": pseudonym,
+                }
                 yield RawEntry(position, text if isinstance(text, str) else None, True, columns)
             last = rows[-1][0]
 
