@@ -9,6 +9,7 @@ character offset in its text, which the loader turns into the file's line and co
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -50,6 +51,7 @@ _TERMINALS = {
     "SIGNED_NUMBER": "a number",
     "ESCAPED_STRING": 'a "quoted text"',
     "$END": "the end",
+    "<END-OF-FILE>": "the end",
 }
 _CHARACTER_HINTS = {
     **dict.fromkeys("+-*/%", UNSAFE["$add"]),
@@ -182,6 +184,13 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionSyntaxError:
             )
         if token.type == "NAME" and str(token) in UNSAFE:
             return ConditionSyntaxError(UNSAFE[str(token)], offset=_pos(token))
+        words = text[: _pos(token)].split()
+        if len(words) == 2 and difflib.get_close_matches(words[1], ["where"], n=1):
+            return ConditionSyntaxError(
+                f"unexpected {str(token)!r} after `{' '.join(words)}`",
+                offset=text.index(words[1], len(words[0])),
+                hint="where",
+            )
         return ConditionSyntaxError(
             f"unexpected {str(token)!r}; expected {', '.join(expected)}",
             offset=_pos(token),

@@ -17,7 +17,14 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from .options import Option, Tier
 
@@ -121,7 +128,10 @@ class RecommendAction(_ActionBase):
 
     kind: Literal[ActionKind.recommend]
     options: Options
-    tier: Tier = Field(description="Ladder step by name, e.g. structured_psychotherapy.")
+    tier: Annotated[
+        Tier,
+        WithJsonSchema({"type": "string", "enum": [t.name for t in Tier]}, mode="validation"),
+    ] = Field(description="Ladder step by name, e.g. structured_psychotherapy.")
 
     @field_validator("tier", mode="before")
     @classmethod
