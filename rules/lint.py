@@ -1,10 +1,12 @@
 """The rule linter: checks every rule against the fact model before anything is compiled.
 
-It refuses unknown fact types and fields (with a "did you mean"), literals of the wrong kind
-(a string compared with a number is compared as text by durable_rules, DESIGN.md #6), unknown
-enum values, ordering comparisons on non-numbers, conditions on findings no rule derives,
-rationale placeholders that name nothing, duplicate ids, missing citations and the unsafe
-constructs listed in :data:`trd_cds.rules.conditions.UNSAFE`.
+It parses each rule's ``when`` (:mod:`trd_cds.rules.grammar`) and refuses unknown fact types
+and fields (with a "did you mean"), literals of the wrong kind (a string compared with a number
+is compared as text by durable_rules, DESIGN.md #6), unknown enum values, ordering comparisons
+on non-numbers, conditions on findings no rule derives, rationale placeholders that name no
+written binding, duplicate ids, missing citations and the unsafe constructs listed in
+:data:`trd_cds.rules.conditions.UNSAFE`. Messages quote the condition in the author's words
+(`` `adequate_failed_ad_trials >= 1` ``) and carry the line and column in the rule file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from ..schemas.errors import LintProblem
 from ..schemas.facts import FACT_MODELS, FieldSpec, field_specs
 from ..schemas.rule import ActionKind, Rule, RuleStatus
 from .conditions import EXISTENCE, ORDERING, Condition, ConditionSyntaxError, Leaf, literal
-from .grammar import parse_condition
 
 #: Maps (pattern index or None, character offset in its text or None) to (line, column) of the
 #: rule file; the loader builds one per rule from the YAML node positions.
@@ -60,6 +61,8 @@ class RuleLinter:
 
     def check(self, rules: Iterable[RuleEntry]) -> dict[str, Condition]:
         """Lint the rules (all files together); returns parsed conditions of the usable rules."""
+        from .grammar import parse_condition  # imports Lark: only when rules are read
+
         entries = [RuleEntry(*r) for r in rules]
         seen: dict[str, str] = {}
         derived: set[str] = {
