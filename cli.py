@@ -345,7 +345,7 @@ def rules_lint(rules_dir: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
 def rules_doc(rules_dir: str | None, cases_dir: str | None, output: str | None) -> None:
     """Render the rule catalogue as Markdown for clinical reviewers."""
-    from .rules.catalogue import catalogue_for, default_cases_dir
+    from .engine.coverage import catalogue_for, default_cases_dir
 
     ruleset = _ruleset(rules_dir)
     try:

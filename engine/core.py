@@ -142,7 +142,7 @@ class Engine:
             if fact_id is not None:
                 kind = "finding" if fact_id.startswith("finding-") else "gate"
                 derived = (fact_id, {"type": kind, "name": loaded.rule.action.finding})
-            definitions[loaded.rule.id] = (loaded.rule.when, derived)
+            definitions[loaded.rule.id] = (loaded.compiled, derived)
         self._host = RuleHost(definitions)
         self._index = build_index(self.ruleset)
 

@@ -12,13 +12,21 @@ Works on plain data: evidence items are tuples until they are written out as dic
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ..rules.conditions import MISSING, Leaf, LeafResult, Pattern, check_leaf
+from ..rules.conditions import (
+    MISSING,
+    Leaf,
+    LeafResult,
+    Pattern,
+    check_leaf,
+    compile_expr,
+    first_failure_with,
+)
 from ..rules.loader import LoadedRule, Ruleset
 from ..schemas.options import Option
 from ..schemas.rule import ActionKind
@@ -110,7 +118,9 @@ def build_index(ruleset: Ruleset) -> RuleIndex:
         infos = []
         for pattern in loaded.condition.patterns:
             fact_type = pattern.fact_type or ""
-            identity = orjson.dumps([fact_type, pattern.expr], option=orjson.OPT_SORT_KEYS)
+            identity = orjson.dumps(
+                [fact_type, compile_expr(pattern.expr)], option=orjson.OPT_SORT_KEYS
+            )
             names = [str(lf.value) for lf in pattern.leaves if lf.field == "name"]
             infos.append(
                 PatternInfo(
@@ -309,7 +319,14 @@ class Context:
 
     # ------------------------------------------------------------------ trace
 
-    def condition(self, info: PatternInfo, fact_id: str | None, i: int, result: LeafResult) -> Json:
+    def condition(
+        self,
+        info: PatternInfo,
+        fact_id: str | None,
+        i: int,
+        result: LeafResult,
+        text: str | None = None,
+    ) -> Json:
         leaf = result.leaf
         src = self.source(fact_id, leaf.field) if fact_id else _NO_SOURCE
         finding = src.finding
@@ -319,7 +336,7 @@ class Context:
         return {
             "pattern": info.pattern.name,
             "fact_id": fact_id or "",
-            "condition": info.conditions[i] if i >= 0 else leaf.render(info.fact_type),
+            "condition": text or (info.conditions[i] if i >= 0 else leaf.render(info.fact_type)),
             "field": leaf.field,
             "value": None if missing else result.actual,
             "missing": missing,
@@ -366,13 +383,13 @@ class Context:
         if not candidates:
             leaf = LeafResult(Leaf("type", "$eq", info.pattern.fact_type), MISSING, False)
             note = f"no {info.pattern.fact_type} fact: {self._absent_note(info)}"
-            return self.condition(info, None, -1, leaf), note
+            return self.condition(info, None, -1, leaf, info.pattern.render()), note
         # The most nearly matching fact wins; ties go to the smallest fact content (not the
         # fact id, which follows input order), so why-not does not depend on list order.
         best: tuple[int, bytes, str, int, LeafResult] | None = None
         for fact in candidates:
             results = self.leaf_results(info, fact)
-            position = first_failure_at(info.pattern.expr, results)
+            position = first_failure_with(info.pattern.expr, [r.ok for r in results])
             if position is None:
                 return None
             if best is None or position > best[0]:
@@ -429,39 +446,6 @@ class Context:
 
 def _content(fact: dict[str, Any]) -> bytes:
     return orjson.dumps({k: v for k, v in fact.items() if k != "id"}, option=orjson.OPT_SORT_KEYS)
-
-
-# ---------------------------------------------------------------------- expression walk
-
-
-def first_failure_at(expr: Any, results: Sequence[LeafResult]) -> int | None:
-    """Index (into the pattern's leaves) of the first leaf that keeps ``expr`` from matching,
-    from precomputed leaf results; ``None`` if it matches. For ``$or`` with no true branch, the
-    first failing leaf of the first branch (the semantics of ``conditions.first_failure``)."""
-    found, _ = _walk(expr, results, 0)
-    return found
-
-
-def _walk(expr: Any, results: Sequence[LeafResult], start: int) -> tuple[int | None, int]:
-    """(first failing leaf index or None, number of leaves in ``expr``)."""
-    ((key, body),) = expr.items()
-    if key in ("$and", "$or"):
-        at = start
-        spans: list[tuple[int | None, int, int]] = []
-        for sub in body:
-            failure, size = _walk(sub, results, at)
-            spans.append((failure, at, size))
-            at += size
-        total = at - start
-        if key == "$and":
-            for failure, _, _ in spans:
-                if failure is not None:
-                    return failure, total
-            return None, total
-        if any(failure is None for failure, _, _ in spans):
-            return None, total
-        return spans[0][0], total
-    return (None if results[start].ok else start), 1
 
 
 # ---------------------------------------------------------------------- output helpers

@@ -1,10 +1,9 @@
 """The rule catalogue: every rule as Markdown for clinical reviewers (``trd-cds rules doc``).
 
-For each rule: id, version, status, title, where it is written, its condition in readable form,
-its action, the rationale template, the citations, and the golden cases that fire it. The
-golden cases are computed, not written by hand: :func:`golden_coverage` evaluates a folder of
-golden case files (``tests/cases/*.yaml``: a mapping with ``case`` and ``at``, see
-``tests/test_golden_cases.py``) and records which rules each case fired (``report.trace``).
+For each rule: id, version, status, title, where it is written, its condition in the author's
+words, its action, the rationale template, the citations, and the golden cases that fire it.
+This module only renders: which golden cases fire which rule is computed by evaluating them
+(:mod:`trd_cds.engine.coverage`) and passed in as ``cases_by_rule``.
 
 The output is deterministic: rules in ruleset order (file name, then position), cases sorted
 by name, no paths, clock readings or other machine-specific text, so the rendered catalogue
@@ -14,150 +13,25 @@ can be committed (``docs/rule-catalogue.md``) and checked for drift by a test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-import yaml
-
-from ..engine.core import Engine, parse_case
-from ..schemas.errors import CaseError
 from ..schemas.facts import SINGLETON_TYPES
-from ..schemas.report import Report
 from ..schemas.rule import ActionKind, Rule
-from .conditions import Condition, Pattern, leaf_of
+from .conditions import Condition, Pattern
 from .loader import LoadedRule, Ruleset
-
-#: Where ``trd-cds rules doc`` looks for golden cases when ``--cases`` is not given.
-DEFAULT_CASES_DIR = Path("tests") / "cases"
 
 REGENERATE_COMMAND = "trd-cds rules doc --cases tests/cases -o docs/rule-catalogue.md"
 
+#: Rule id -> names of the golden cases that fire it.
 CaseCoverage = Mapping[str, Sequence[str]]
 
 
-# ---------------------------------------------------------------------- golden cases
-
-
-@dataclass(frozen=True)
-class GoldenCase:
-    """One golden case file: its name (file stem), the case data and the evaluation time."""
-
-    name: str
-    path: Path
-    case: Mapping[str, Any]
-    at: datetime
-    document: Mapping[str, Any]
-
-
-def _parse_at(value: Any, source: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise CaseError(source, [("/at", f"not an ISO 8601 date-time: {exc}")]) from exc
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise CaseError(
-            source, [("/at", "give a timezone-aware date-time, e.g. 2026-11-24T09:00Z")]
-        )
-    return value
-
-
-def read_golden_case(path: Path) -> GoldenCase:
-    """Read one golden case file; :class:`CaseError` names the file and the problem."""
-    source = str(path)
-    try:
-        document = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CaseError(source, [("", f"cannot read golden case: {exc}")]) from exc
-    if not isinstance(document, dict):
-        raise CaseError(source, [("", "a golden case file is a mapping with 'case' and 'at'")])
-    case = document.get("case")
-    if not isinstance(case, dict):
-        raise CaseError(source, [("/case", "missing or not a mapping")])
-    return GoldenCase(path.stem, path, case, _parse_at(document.get("at"), source), document)
-
-
-def read_golden_cases(directory: Path) -> list[GoldenCase]:
-    """Every ``*.yaml`` golden case in ``directory``, sorted by name."""
-    return [read_golden_case(p) for p in sorted(directory.glob("*.yaml"))]
-
-
-def coverage_from_reports(reports: Iterable[tuple[str, Report]]) -> dict[str, list[str]]:
-    """Rule id → sorted names of the cases whose trace shows the rule fired."""
-    fired: dict[str, set[str]] = {}
-    for name, report in reports:
-        for entry in report.trace:
-            rule_id = entry.rule.rpartition("@")[0]
-            fired.setdefault(rule_id, set()).add(name)
-    return {rule_id: sorted(names) for rule_id, names in sorted(fired.items())}
-
-
-def evaluate_golden_cases(
-    engine: Engine, goldens: Iterable[GoldenCase]
-) -> list[tuple[str, Report]]:
-    """(case name, report) for each golden case, evaluated at its own ``at``."""
-    return [(g.name, engine.evaluate(parse_case(g.case, str(g.path)), at=g.at)) for g in goldens]
-
-
-def golden_coverage(engine: Engine, directory: Path) -> dict[str, list[str]]:
-    """Evaluate every golden case in ``directory``; rule id → the cases that fire it."""
-    return coverage_from_reports(evaluate_golden_cases(engine, read_golden_cases(directory)))
-
-
-def default_cases_dir(cwd: Path | None = None) -> Path | None:
-    """``tests/cases`` under ``cwd`` (default: the current directory) when it exists."""
-    candidate = (cwd or Path.cwd()) / DEFAULT_CASES_DIR
-    return candidate if candidate.is_dir() else None
-
-
-# ---------------------------------------------------------------------- rendering
-
-
-def _expr(expr: Mapping[str, Any]) -> str | None:
-    """Readable form of one pattern expression; ``None`` when it is only the type pin."""
-    ((key, body),) = expr.items()
-    if key in ("$and", "$or"):
-        parts = [p for p in (_expr(sub) for sub in body) if p is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        if key == "$and":
-            return " and ".join(parts)
-        return "(" + " or ".join(parts) + ")"
-    leaf = leaf_of(expr)
-    if leaf.field == "type" and leaf.op == "$eq":
-        return None
-    return f"`{leaf.render()}`"
-
-
 def _pattern(pattern: Pattern) -> str:
-    fact_type = pattern.fact_type or "fact"
-    ((key, body),) = pattern.expr.items()
-    subs = body if key == "$and" else [pattern.expr]
-    rest = [sub for sub in subs if _equality(sub) != ("type", fact_type)]
-    if fact_type in ("gate", "finding") and len(rest) == 1:
-        leaf = _equality(rest[0])
-        if leaf is not None and leaf[0] == "name":
-            verb = "is raised" if fact_type == "gate" else "is derived"
-            return f"`{pattern.name}`: {fact_type} `{leaf[1]}` {verb}"
-    readable = _expr(pattern.expr)
-    if readable is None:
-        always = " (always present)" if fact_type in SINGLETON_TYPES else ""
-        return f"`{pattern.name}`: any {fact_type}{always}"
-    return f"`{pattern.name}`: {fact_type} with {readable}"
-
-
-def _equality(expr: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """``(field, value)`` of an equality leaf, ``None`` for anything else."""
-    ((key, _),) = expr.items()
-    if key in ("$and", "$or"):
-        return None
-    leaf = leaf_of(expr)
-    return (leaf.field, leaf.value) if leaf.op == "$eq" else None
+    """One pattern as a bullet: as written (binding name only where the author wrote one)."""
+    text = f"`{pattern.render()}`"
+    if not pattern.tests and pattern.fact_type in SINGLETON_TYPES:
+        return f"{text} (always present)"
+    return text
 
 
 def render_condition(condition: Condition) -> list[str]:
@@ -207,7 +81,7 @@ def _rule_section(
         "",
         *render_condition(loaded.condition)[1:],
         "",
-        "Rationale (template, `{pattern.field}` is filled from the matched facts):",
+        "Rationale (template, `{name.field}` is filled from the fact the pattern `name:` matched):",
         "",
         f"> {_one_line(rule.rationale)}",
         "",
@@ -238,7 +112,8 @@ def render_catalogue(
     """The whole catalogue as Markdown.
 
     ``cases_by_rule`` maps rule ids to the golden cases that fire them (see
-    :func:`golden_coverage`); without it the catalogue says the coverage was not computed.
+    :func:`trd_cds.engine.coverage.golden_coverage`); without it the catalogue says the
+    coverage was not computed.
     ``case_count`` is the number of golden cases evaluated, shown in the header.
     """
     header = ruleset.header
@@ -293,12 +168,3 @@ def render_catalogue(
             out += [f"## {current_file}", ""]
         out += _rule_section(loaded, cases_of(loaded), case_count)
     return "\n".join(out).rstrip("\n") + "\n"
-
-
-def catalogue_for(ruleset: Ruleset, cases_dir: Path | None) -> str:
-    """The catalogue with the coverage of the golden cases in ``cases_dir`` (if given)."""
-    if cases_dir is None:
-        return render_catalogue(ruleset)
-    goldens = read_golden_cases(cases_dir)
-    reports = evaluate_golden_cases(Engine(ruleset), goldens)
-    return render_catalogue(ruleset, coverage_from_reports(reports), case_count=len(goldens))

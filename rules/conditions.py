@@ -1,34 +1,50 @@
-"""Reading durable_rules JSON conditions: structure, safe subset, and a Python evaluator.
+"""The typed condition tree: what a rule's ``when`` means, how it reads, how it runs.
 
-Rules are written in durable_rules' own JSON condition syntax. This module accepts the subset
-that the engine can fence and explain:
+A rule's ``when`` is ``all`` or ``any`` of patterns, each written in the readable syntax of
+``condition.lark`` (parsed by :mod:`trd_cds.rules.grammar`)::
 
-* top level ``{"all": [pattern, ...]}`` or ``{"any": [pattern, ...]}``;
-* a pattern is ``{name: expression}``; each pattern pins its fact type with ``{"type": ...}``;
-* expressions are ``{"$and": [...]}``, ``{"$or": [...]}`` and leaves:
-  ``{field: literal}`` (equality), ``{"$neq"|"$lt"|"$lte"|"$gt"|"$gte": {field: literal}}``,
-  ``{"$ex"|"$nex": {field: 1}}``.
+    when:
+      all:
+        - assessment where in_scope_unipolar and adequate_failed_ad_trials >= 1 and not in_remission
+        - gate safety_escalation_first
+        - r: risk where cssrs_level == high or clinician_judges_imminent_risk
 
-Everything else (``none``, arithmetic, state references ``$s``, cross-pattern references,
-``pri``/``count``/``cap``, regex, timers) is refused with a reason: see DESIGN.md, "known
-behaviour the engine must fence".
+The tree is built from frozen dataclasses: a :class:`Condition` holds :class:`Pattern` s, a
+pattern holds an expression made of :class:`And`, :class:`Or` and :class:`Leaf` (one
+comparison). A pattern's expression starts with the leaf that pins its fact type
+(``type == risk``), as the compiled form does. Every leaf knows its ``index`` in
+``pattern.leaves`` (written order), so a caller can test each leaf once and evaluate the tree
+from those results (:func:`evaluate_with`, :func:`first_failure_with`).
 
-The evaluator reproduces durable_rules' semantics for this subset (a missing field fails every
-comparison except ``$nex``); a property test checks it against the real engine. It powers the
-condition-level trace of fired rules and the why-not explanation.
+Three views of one tree:
+
+* :func:`compile_condition` gives durable_rules' JSON condition syntax (what runs; the ruleset
+  hash and the rule pins are taken over it, so re-spelling a rule changes nothing);
+* :meth:`Pattern.render` / :meth:`Leaf.render` give the author's words (catalogue, lint,
+  trace and why-not);
+* :func:`evaluate` / :func:`first_failure` / :func:`check_leaf` evaluate in Python with
+  durable_rules' semantics (a comparison on a missing field fails, so does its negation; only
+  ``is missing`` matches a missing field); a property test checks them against the real engine.
+
+``not`` is pushed down to the leaves when parsing (``not (a or b)`` is ``not a and not b``,
+``not x >= 1`` is ``x < 1``): durable_rules has no negation, and under "missing is not met"
+this is exactly three-valued logic, where a pattern matches only when its condition is true.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from dataclasses import field as dc_field
+from typing import Any, TypeAlias
 
 COMPARISONS = {"$eq", "$neq", "$lt", "$lte", "$gt", "$gte"}
 EXISTENCE = {"$ex", "$nex"}
 ORDERING = {"$lt", "$lte", "$gt", "$gte"}
 
-#: Constructs refused by the linter, with the reason shown to the rule author.
+#: Constructs that are refused, with the reason shown to the rule author.
 UNSAFE: dict[str, str] = {
     "none": "none(...) is unreliable in durable_rules (DESIGN.md #8): derive absence in Python",
     "$s": "state references fire on session state and can loop (DESIGN.md #13)",
@@ -58,15 +74,53 @@ OP_SYMBOL = {
     "$ex": "is present",
     "$nex": "is missing",
 }
+SYMBOL_OP = {symbol: op for op, symbol in OP_SYMBOL.items()}
+
+#: The negation of each operator under "missing is not met" (three-valued logic).
+NEGATED = {
+    "$eq": "$neq",
+    "$neq": "$eq",
+    "$lt": "$gte",
+    "$gte": "$lt",
+    "$lte": "$gt",
+    "$gt": "$lte",
+    "$ex": "$nex",
+    "$nex": "$ex",
+}
+
+#: Words of the language; a text value spelled like one is written in quotes.
+KEYWORDS = frozenset({"where", "and", "or", "not", "is", "missing", "present", "true", "false"})
+
+#: Fact types whose facts are named; ``gate safety_escalation_first`` is short for
+#: ``gate where name == safety_escalation_first``.
+NAMED_TYPES = ("gate", "finding")
+
+_WORD = re.compile(r"[a-z_][a-z0-9_]*", re.IGNORECASE)
 
 
 class ConditionSyntaxError(ValueError):
-    """A condition is outside the accepted subset. ``path`` locates it inside ``when``."""
+    """A condition cannot be read.
 
-    def __init__(self, message: str, path: str = "") -> None:
+    ``pattern`` is the index of the pattern in the ``all``/``any`` list (``None`` for the list
+    itself), ``offset`` the character offset inside that pattern's text, ``hint`` a "did you
+    mean". ``path`` is kept for callers that locate problems by a path.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str = "",
+        *,
+        pattern: int | None = None,
+        offset: int | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.reason = message
+        self.pattern = pattern
+        self.offset = offset
+        self.hint = hint
 
 
 class _Missing:
@@ -77,25 +131,114 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+def literal(value: Any) -> str:
+    """A value as the author writes it: ``true``, ``2``, ``high``, ``"two words"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if _WORD.fullmatch(text) and text not in KEYWORDS:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class Leaf:
+    """One comparison: ``field op value`` (``value`` is ``None`` for ``is missing/present``).
+
+    ``index`` is the leaf's position in its pattern's ``leaves`` (``-1`` outside a pattern);
+    ``fact_type`` and ``pos`` (offset in the pattern's text) help rendering and error messages
+    and take no part in equality.
+    """
+
     field: str
     op: str
     value: Any = None
+    index: int = -1
+    fact_type: str | None = dc_field(default=None, compare=False)
+    pos: int = dc_field(default=-1, compare=False, repr=False)
 
-    def render(self, pattern_type: str | None = None) -> str:
-        name = f"{pattern_type}.{self.field}" if pattern_type else self.field
+    def render(self, fact_type: str | None = None) -> str:
+        """The leaf in the author's words: ``cssrs_level == high``, ``not in_remission``,
+        ``gate safety_escalation_first``, ``weight is missing``; the type pin reads as the
+        fact type (``risk``). ``fact_type`` is used only when the leaf does not know its own."""
+        kind = self.fact_type or fact_type
+        if self.op == "$eq" and self.field == "type":
+            return str(self.value)
+        if self.op == "$eq" and self.field == "name" and kind in NAMED_TYPES:
+            return f"{kind} {literal(self.value)}"
+        return self.text()
+
+    def text(self) -> str:
+        """The leaf as written inside ``where`` (no fact-type shorthand)."""
         if self.op in EXISTENCE:
-            return f"{name} {OP_SYMBOL[self.op]}"
-        return f"{name} {OP_SYMBOL[self.op]} {_literal(self.value)}"
+            return f"{self.field} {OP_SYMBOL[self.op]}"
+        if self.op == "$eq" and isinstance(self.value, bool):
+            return self.field if self.value else f"not {self.field}"
+        return f"{self.field} {OP_SYMBOL[self.op]} {literal(self.value)}"
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Expr, ...]
+
+
+Expr: TypeAlias = Leaf | And | Or
 
 
 @dataclass(frozen=True)
 class Pattern:
+    """One pattern: a binding ``name``, the ``fact_type`` it matches, its expression (which
+    starts with the type pin) and its leaves in written order. ``bound`` is true when the
+    author wrote the name (``r: risk where ...``) rather than letting it be derived."""
+
     name: str
-    expr: Any
-    fact_type: str | None
+    fact_type: str
+    expr: Expr
     leaves: tuple[Leaf, ...] = ()
+    bound: bool = dc_field(default=False, compare=False)
+
+    @property
+    def tests(self) -> tuple[Expr, ...]:
+        """What a fact must satisfy besides its type (the ``where`` part), as written."""
+        if isinstance(self.expr, And):
+            return self.expr.items[1:]
+        return ()
+
+    def render(self, *, binding: bool | None = None) -> str:
+        """The pattern in the author's words; parsing it gives the same tree.
+
+        ``binding`` forces the ``name:`` prefix on or off (default: as written).
+        """
+        head = f"{self.name}: " if (self.bound if binding is None else binding) else ""
+        return head + self.render_body()
+
+    def render_body(self) -> str:
+        tests = self.tests
+        if not tests:
+            return self.fact_type
+        if (
+            self.fact_type in NAMED_TYPES
+            and len(tests) == 1
+            and isinstance(tests[0], Leaf)
+            and tests[0].field == "name"
+            and tests[0].op == "$eq"
+            and isinstance(tests[0].value, str)
+            and literal(tests[0].value) == tests[0].value
+        ):
+            return f"{self.fact_type} {tests[0].value}"
+        if len(tests) == 1:
+            only = tests[0]
+            body = f"({render_expr(only)})" if isinstance(only, And) else render_expr(only)
+        else:
+            body = " and ".join(_operand(t) for t in tests)
+        return f"{self.fact_type} where {body}"
 
 
 @dataclass(frozen=True)
@@ -111,125 +254,50 @@ class LeafResult:
     ok: bool
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+def _operand(expr: Expr) -> str:
+    return expr.text() if isinstance(expr, Leaf) else f"({render_expr(expr)})"
 
 
-def parse(when: Mapping[str, Any]) -> Condition:
-    """Parse and check the structure of a rule's ``when`` (no fact-model checks here)."""
-    if not isinstance(when, Mapping) or len(when) != 1:
-        raise ConditionSyntaxError("'when' must have exactly one key: 'all' or 'any'")
-    ((mode, items),) = when.items()
-    if mode in UNSAFE:
-        raise ConditionSyntaxError(UNSAFE[mode], mode)
-    if mode not in ("all", "any"):
-        raise ConditionSyntaxError(f"unknown top-level key {mode!r} (use 'all' or 'any')")
-    if not isinstance(items, list) or not items:
-        raise ConditionSyntaxError("must be a non-empty list of patterns", mode)
-    patterns: list[Pattern] = []
-    names: set[str] = set()
-    for i, item in enumerate(items):
-        path = f"{mode}[{i}]"
-        if not isinstance(item, Mapping) or len(item) != 1:
-            raise ConditionSyntaxError("a pattern is one {name: expression} mapping", path)
-        ((name, expr),) = item.items()
-        if not isinstance(name, str):
-            raise ConditionSyntaxError("a pattern name must be a string", path)
-        if name in UNSAFE:
-            raise ConditionSyntaxError(UNSAFE[name], path)
-        if not name.isidentifier() or name.startswith("_") or "$" in name:
-            raise ConditionSyntaxError(f"pattern name {name!r} must be a plain identifier", path)
-        if name in names:
-            raise ConditionSyntaxError(f"pattern name {name!r} repeats", path)
-        names.add(name)
-        _check_expr(expr, f"{path}.{name}")
-        patterns.append(Pattern(name, expr, _pinned_type(expr), tuple(leaves(expr))))
-    return Condition(mode, tuple(patterns))
+def render_expr(expr: Expr) -> str:
+    """An expression in the author's words; compound operands are parenthesised."""
+    if isinstance(expr, Leaf):
+        return expr.text()
+    joiner = " and " if isinstance(expr, And) else " or "
+    return joiner.join(_operand(item) for item in expr.items)
 
 
-def _check_expr(expr: Any, path: str) -> None:
-    if not isinstance(expr, Mapping) or len(expr) != 1:
-        raise ConditionSyntaxError(
-            "an expression is one mapping with one key (join several with $and)", path
-        )
-    ((key, body),) = expr.items()
-    if key in UNSAFE:
-        raise ConditionSyntaxError(UNSAFE[key], path)
-    if key in ("$and", "$or"):
-        if not isinstance(body, list) or not body:
-            raise ConditionSyntaxError(f"{key} takes a non-empty list", path)
-        for i, sub in enumerate(body):
-            _check_expr(sub, f"{path}.{key}[{i}]")
-        return
-    if key in COMPARISONS or key in EXISTENCE:
-        if not isinstance(body, Mapping) or len(body) != 1:
-            raise ConditionSyntaxError(f"{key} takes one {{field: value}} mapping", path)
-        ((field, value),) = body.items()
-        _check_field_name(field, path)
-        if key in EXISTENCE:
-            return
-        _check_literal(value, path)
-        return
-    if isinstance(key, str) and key.startswith("$"):
-        raise ConditionSyntaxError(f"unknown operator {key!r}", path)
-    _check_field_name(key, path)
-    _check_literal(body, path)
+# ---------------------------------------------------------------------- compiling
 
 
-def _check_field_name(field: Any, path: str) -> None:
-    if not isinstance(field, str) or not field.isidentifier() or field in ("id", "sid"):
-        raise ConditionSyntaxError(f"{field!r} is not a fact field name", path)
+def compile_expr(expr: Expr) -> dict[str, Any]:
+    """durable_rules' JSON for one expression."""
+    if isinstance(expr, And):
+        return {"$and": [compile_expr(item) for item in expr.items]}
+    if isinstance(expr, Or):
+        return {"$or": [compile_expr(item) for item in expr.items]}
+    if expr.op == "$eq":
+        return {expr.field: expr.value}
+    if expr.op in EXISTENCE:
+        return {expr.op: {expr.field: 1}}
+    return {expr.op: {expr.field: expr.value}}
 
 
-def _check_literal(value: Any, path: str) -> None:
-    if isinstance(value, Mapping):
-        raise ConditionSyntaxError(
-            "cross-pattern references and nested expressions as values are not supported; "
-            "compare with a literal",
-            path,
-        )
-    if isinstance(value, float) and value != value:  # NaN
-        raise ConditionSyntaxError("NaN cannot be compared", path)
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        raise ConditionSyntaxError("infinity cannot be asserted in durable_rules (error 202)", path)
-    if not isinstance(value, (bool, int, float, str)):
-        raise ConditionSyntaxError(f"literal {value!r} must be a bool, number or string", path)
+def compile_condition(condition: Condition) -> dict[str, Any]:
+    """The condition in durable_rules' JSON syntax, exactly as the engine registers it."""
+    return {condition.mode: [{p.name: compile_expr(p.expr)} for p in condition.patterns]}
 
 
-def _pinned_type(expr: Mapping[str, Any]) -> str | None:
-    """The fact type a pattern pins with a top-level ``{"type": ...}`` equality."""
-    ((key, body),) = expr.items()
-    if key == "type" and isinstance(body, str):
-        return body
-    if key == "$and":
-        for sub in body:
-            ((k, v),) = sub.items()
-            if k == "type" and isinstance(v, str):
-                return v
-    return None
+# ---------------------------------------------------------------------- evaluating
 
 
-def leaf_of(expr: Mapping[str, Any]) -> Leaf:
-    ((key, body),) = expr.items()
-    if key in COMPARISONS or key in EXISTENCE:
-        ((field, value),) = body.items()
-        return Leaf(field, key, None if key in EXISTENCE else value)
-    return Leaf(key, "$eq", body)
-
-
-def leaves(expr: Mapping[str, Any]) -> list[Leaf]:
+def leaves(expr: Expr) -> list[Leaf]:
     """All leaves of an expression, depth first, in written order."""
-    ((key, body),) = expr.items()
-    if key in ("$and", "$or"):
-        out: list[Leaf] = []
-        for sub in body:
-            out.extend(leaves(sub))
-        return out
-    return [leaf_of(expr)]
+    if isinstance(expr, Leaf):
+        return [expr]
+    out: list[Leaf] = []
+    for item in expr.items:
+        out.extend(leaves(item))
+    return out
 
 
 def check_leaf(leaf: Leaf, fact: Mapping[str, Any]) -> LeafResult:
@@ -262,33 +330,56 @@ def check_leaf(leaf: Leaf, fact: Mapping[str, Any]) -> LeafResult:
     return LeafResult(leaf, actual, bool(ok))
 
 
-def evaluate(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
-    ((key, body),) = expr.items()
-    if key == "$and":
-        return all(evaluate(sub, fact) for sub in body)
-    if key == "$or":
-        return any(evaluate(sub, fact) for sub in body)
-    return check_leaf(leaf_of(expr), fact).ok
+def evaluate(expr: Expr, fact: Mapping[str, Any]) -> bool:
+    """Whether ``fact`` satisfies ``expr``."""
+    if isinstance(expr, And):
+        return all(evaluate(item, fact) for item in expr.items)
+    if isinstance(expr, Or):
+        return any(evaluate(item, fact) for item in expr.items)
+    return check_leaf(expr, fact).ok
 
 
-def first_failure(expr: Mapping[str, Any], fact: Mapping[str, Any]) -> LeafResult | None:
+def first_failure(expr: Expr, fact: Mapping[str, Any]) -> LeafResult | None:
     """The first leaf that keeps ``expr`` from matching ``fact``; ``None`` if it matches.
 
-    For ``$or`` with no true branch, the first failing leaf of the first branch is reported.
+    For ``or`` with no true branch, the first failing leaf of the first branch is reported.
     """
-    ((key, body),) = expr.items()
-    if key == "$and":
-        for sub in body:
-            failure = first_failure(sub, fact)
+    if isinstance(expr, And):
+        for item in expr.items:
+            failure = first_failure(item, fact)
             if failure is not None:
                 return failure
         return None
-    if key == "$or":
-        if any(evaluate(sub, fact) for sub in body):
+    if isinstance(expr, Or):
+        if any(evaluate(item, fact) for item in expr.items):
             return None
-        return first_failure(body[0], fact)
-    result = check_leaf(leaf_of(expr), fact)
+        return first_failure(expr.items[0], fact)
+    result = check_leaf(expr, fact)
     return None if result.ok else result
+
+
+def evaluate_with(expr: Expr, results: Sequence[bool]) -> bool:
+    """:func:`evaluate` from precomputed leaf results (``results[leaf.index]``)."""
+    if isinstance(expr, And):
+        return all(evaluate_with(item, results) for item in expr.items)
+    if isinstance(expr, Or):
+        return any(evaluate_with(item, results) for item in expr.items)
+    return results[expr.index]
+
+
+def first_failure_with(expr: Expr, results: Sequence[bool]) -> int | None:
+    """:func:`first_failure` from precomputed leaf results: the failing leaf's index."""
+    if isinstance(expr, And):
+        for item in expr.items:
+            failure = first_failure_with(item, results)
+            if failure is not None:
+                return failure
+        return None
+    if isinstance(expr, Or):
+        if any(evaluate_with(item, results) for item in expr.items):
+            return None
+        return first_failure_with(expr.items[0], results)
+    return None if results[expr.index] else expr.index
 
 
 def explain_pattern(pattern: Pattern, fact: Mapping[str, Any]) -> list[LeafResult]:

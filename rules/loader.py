@@ -1,15 +1,16 @@
-"""Loading rule files: parse YAML, validate with the rule model, lint, hash.
+"""Loading rule files: parse YAML, validate with the rule model, lint, compile, hash.
 
 ``load_ruleset()`` reads the bundled rules (this folder); ``load_ruleset(path)`` reads another
 folder laid out the same way: ``ruleset.yaml`` (the header) and any number of ``*.yaml`` rule
 files, read in file-name order. The content hash covers the header and every rule (sorted by
-id), so it changes exactly when the rules do, and not when files are reordered or reformatted.
+id) in the compiled form (:func:`compiled_rule`: the condition as durable_rules JSON, the action
+as one flat dict), so it changes exactly when the rules do, and not when files are reordered,
+reformatted or a condition is re-spelled.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -19,10 +20,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ..schemas.canonical import canonical_json, sha256
 from ..schemas.errors import LintProblem, RuleDefinitionError, RuleLintError
 from ..schemas.rule import ActionKind, Rule, RulesetHeader, RuleStatus
-from .conditions import Condition
-from .lint import RuleLinter
+from .conditions import Condition, compile_condition
+from .lint import Locator, RuleEntry, RuleLinter
 
 HEADER_FILE = "ruleset.yaml"
 
@@ -32,10 +34,27 @@ SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True)
 class LoadedRule:
+    """A linted rule: the validated model, its parsed condition and where it is written."""
+
     rule: Rule
     condition: Condition
     file: str
     line: int | None
+
+    @cached_property
+    def compiled(self) -> dict[str, Any]:
+        """The condition in durable_rules' JSON syntax (what the engine registers)."""
+        return compile_condition(self.condition)
+
+
+def compiled_rule(rule: Rule, condition: Condition) -> dict[str, Any]:
+    """The rule as plain data in its compiled form: what the ruleset hash and the rule pins
+    cover. ``when`` is durable_rules JSON, ``action`` the flat ``{kind, options, finding, tier}``
+    dict every kind of action compiles to."""
+    data = rule.model_dump(mode="json")
+    data["when"] = compile_condition(condition)
+    data["action"] = rule.action.compiled()
+    return data
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,14 +96,77 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> RuleDefinitionError:
     return RuleDefinitionError(f"{path.name}: invalid YAML: {exc}", file=path.name, line=line)
 
 
-def _rule_lines(text: str) -> list[int | None]:
-    """Line of each item of the top-level ``rules`` list (for error messages)."""
+def _mark(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a character index of ``text``."""
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _scalar_position(text: str, node: yaml.ScalarNode, offset: int | None) -> tuple[int, int]:
+    """Line and column in the file of character ``offset`` of a scalar's value.
+
+    Plain, quoted and block scalars fold or keep whitespace, but keep every other character in
+    order: walk the value and the source text side by side, skipping whitespace.
+    """
+    start, end = node.start_mark.index, node.end_mark.index
+    if offset is None:
+        return _mark(text, start)
+    source = text[start:end]
+    j = 0
+    if node.style in ('"', "'"):
+        j = 1
+    elif node.style in ("|", ">"):
+        j = source.find("\n") + 1
+    for k, char in enumerate(node.value):
+        if char.isspace():
+            if k == offset:
+                break
+            continue
+        while j < len(source) and source[j].isspace():
+            j += 1
+        if k == offset:
+            break
+        if j >= len(source) or source[j] != char:  # an escape sequence: give up precision
+            return _mark(text, start)
+        j += 1
+    return _mark(text, start + j)
+
+
+def _when_locator(text: str, rule: yaml.Node) -> Locator | None:
+    """Where each pattern of a rule's ``when`` is written (``None`` if it is not a list)."""
+    if not isinstance(rule, yaml.MappingNode):
+        return None
+    when = next((v for k, v in rule.value if k.value == "when"), None)
+    if not isinstance(when, yaml.MappingNode) or len(when.value) != 1:
+        return None
+    items = when.value[0][1]
+    if not isinstance(items, yaml.SequenceNode):
+        return None
+    scalars: list[yaml.Node] = []
+    for item in items.value:
+        if isinstance(item, yaml.MappingNode) and len(item.value) == 1:
+            item = item.value[0][1]
+        scalars.append(item)
+    when_line = when.start_mark.line + 1
+
+    def locate(pattern: int | None, offset: int | None) -> tuple[int | None, int | None]:
+        if pattern is None or pattern >= len(scalars):
+            return when_line, None
+        node = scalars[pattern]
+        if not isinstance(node, yaml.ScalarNode):
+            return node.start_mark.line + 1, node.start_mark.column + 1
+        return _scalar_position(text, node, offset)
+
+    return locate
+
+
+def _rule_nodes(text: str) -> list[yaml.Node]:
+    """The YAML node of each item of the top-level ``rules`` list (for positions)."""
     node = yaml.compose(text, Loader=SafeLoader)
     if not isinstance(node, yaml.MappingNode):
         return []
     for key, value in node.value:
         if key.value == "rules" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
+            return list(value.value)
     return []
 
 
@@ -92,7 +174,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[tuple[Rule, str, int | None]]]:
+def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
     """Parse and validate the files of a rules folder (no linting yet)."""
     header_path = directory / HEADER_FILE
     if not header_path.is_file():
@@ -110,14 +192,14 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[tuple[Rule, st
         ) from exc
 
     problems: list[LintProblem] = []
-    rules: list[tuple[Rule, str, int | None]] = []
+    rules: list[RuleEntry] = []
     for path in sorted(directory.glob("*.yaml")):
         if path.name == HEADER_FILE:
             continue
         text = path.read_text("utf-8")
         try:
             data = yaml.load(text, Loader=SafeLoader)
-            lines = _rule_lines(text)
+            nodes = _rule_nodes(text)
         except yaml.YAMLError as exc:
             raise _yaml_error(path, exc) from exc
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
@@ -129,10 +211,12 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[tuple[Rule, st
                 LintProblem(path.name, None, f"unknown top-level keys: {sorted(extra)}")
             )
         for i, raw in enumerate(data["rules"]):
-            line = lines[i] if i < len(lines) else None
+            node = nodes[i] if i < len(nodes) else None
+            line = node.start_mark.line + 1 if node is not None else None
+            locate = _when_locator(text, node) if node is not None else None
             rule_id = raw.get("id") if isinstance(raw, dict) else None
             try:
-                rules.append((Rule.model_validate(raw), path.name, line))
+                rules.append(RuleEntry(Rule.model_validate(raw), path.name, line, locate))
             except ValidationError as exc:
                 for err in exc.errors():
                     problems.append(
@@ -148,19 +232,20 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[tuple[Rule, st
     return header, rules
 
 
-def ruleset_hash(header: RulesetHeader, rules: list[Rule]) -> str:
-    """sha256 over the canonical JSON of the header and all rules sorted by id."""
+def ruleset_hash(header: RulesetHeader, rules: Iterable[LoadedRule]) -> str:
+    """sha256 over the canonical JSON of the header and all rules, compiled, sorted by id."""
     payload = {
         "header": header.model_dump(mode="json"),
-        "rules": [r.model_dump(mode="json") for r in sorted(rules, key=lambda r: r.id)],
+        "rules": [
+            compiled_rule(r.rule, r.condition) for r in sorted(rules, key=lambda r: r.rule.id)
+        ],
     }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return sha256(canonical_json(payload))
 
 
 def lint_rules(
     directory: Path | None = None,
-) -> tuple[RulesetHeader | None, list[tuple[Rule, str, int | None]], list[LintProblem]]:
+) -> tuple[RulesetHeader | None, list[RuleEntry], list[LintProblem]]:
     """Every problem in a rules folder, errors and warnings, without raising for lint errors."""
     directory = directory or bundled_rules_dir()
     try:
@@ -184,6 +269,6 @@ def load_ruleset(directory: str | Path | None = None) -> Ruleset:
     errors = [p for p in linter.problems if p.severity == "error"]
     if errors:
         raise RuleLintError(errors)
-    loaded = tuple(LoadedRule(rule, conditions[rule.id], file, line) for rule, file, line in rules)
+    loaded = tuple(LoadedRule(e.rule, conditions[e.rule.id], e.file, e.line) for e in rules)
     warnings = tuple(p for p in linter.problems if p.severity != "error")
-    return Ruleset(header, loaded, ruleset_hash(header, [r for r, _, _ in rules]), warnings)
+    return Ruleset(header, loaded, ruleset_hash(header, loaded), warnings)

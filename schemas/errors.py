@@ -30,9 +30,11 @@ class LintProblem:
     line: int | None = None
     hint: str | None = None
     severity: str = "error"
+    column: int | None = None
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
+        where += f":{self.column}" if self.line and self.column else ""
         who = f" [{self.rule_id}]" if self.rule_id else ""
         hint = f" (did you mean {self.hint!r}?)" if self.hint else ""
         return f"{where}{who}: {self.severity}: {self.message}{hint}"
@@ -49,12 +51,14 @@ class RuleDefinitionError(TrdCdsError):
         rule_id: str | None = None,
         line: int | None = None,
         hint: str | None = None,
+        column: int | None = None,
     ) -> None:
         super().__init__(message)
         self.file = file
         self.rule_id = rule_id
         self.line = line
         self.hint = hint
+        self.column = column
 
 
 class RuleLintError(RuleDefinitionError):
@@ -69,6 +73,7 @@ class RuleLintError(RuleDefinitionError):
             rule_id=first.rule_id,
             line=first.line,
             hint=first.hint,
+            column=first.column,
         )
         self.problems = problems
 

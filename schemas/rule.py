@@ -2,20 +2,29 @@
 
 A rule file (``rules/*.yaml``) holds a ``ruleset`` header and a list of rules. Each rule has a
 stable ``id`` written in the file (never derived from position), a ``version`` that is bumped
-whenever behaviour changes, a condition in durable_rules' own JSON condition syntax
-(``all`` / ``any`` of named patterns built from ``$and`` / ``$or`` / ``$gte`` ...), one action,
-a rationale template filled from the matched facts, and its citations: seed line ranges
-(``shared/seed/000_c5ab72b13a3ba75d.txt``) and guideline references from
-``shared/domain-reference.md``.
+whenever behaviour changes, a condition (``when``: ``all`` / ``any`` of patterns written in the
+readable syntax of ``rules/condition.lark``, e.g. ``assessment where adequate_failed_ad_trials
+>= 1 and not in_remission``), one action (a union discriminated by ``kind``: each kind takes
+exactly its own keys), a rationale template filled from the matched facts, and its citations:
+seed line ranges (``shared/seed/000_c5ab72b13a3ba75d.txt``) and guideline references from
+``shared/domain-reference.md``. The condition is parsed, checked against the fact model and
+compiled to durable_rules JSON by :mod:`trd_cds.rules`; this module only checks its shape.
 """
 
 from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from .options import Option, Tier
 
@@ -84,11 +93,45 @@ class Citation(_Model):
         return self.ref
 
 
-class Action(_Model):
+Options = Annotated[
+    tuple[Option, ...],
+    Field(min_length=1, description="Option codes from the vocabulary (domain-reference §10)."),
+]
+FindingName = Annotated[str, Field(pattern=FINDING_PATTERN)]
+
+
+def _unique(options: tuple[Option, ...]) -> tuple[Option, ...]:
+    if len(set(options)) != len(options):
+        raise ValueError("options repeat")
+    return options
+
+
+class _ActionBase(_Model):
     kind: ActionKind
-    options: tuple[Option, ...] = ()
-    finding: str | None = Field(default=None, pattern=FINDING_PATTERN)
-    tier: Tier | None = None
+
+    def compiled(self) -> dict[str, Any]:
+        """The flat dict every kind compiles to, ``{kind, options, finding, tier}`` (JSON
+        values): what the ruleset hash and the rule pins cover, as before the union."""
+        tier: Tier | None = getattr(self, "tier", None)
+        finding: str | None = getattr(self, "finding", None)
+        options: tuple[Option, ...] = getattr(self, "options", ())
+        return {
+            "kind": self.kind.value,
+            "options": [o.value for o in options],
+            "finding": finding,
+            "tier": None if tier is None else int(tier),
+        }
+
+
+class RecommendAction(_ActionBase):
+    """Recommend options at a step of the ladder; the rule also needs a ``strength``."""
+
+    kind: Literal[ActionKind.recommend]
+    options: Options
+    tier: Annotated[
+        Tier,
+        WithJsonSchema({"type": "string", "enum": [t.name for t in Tier]}, mode="validation"),
+    ] = Field(description="Ladder step by name, e.g. structured_psychotherapy.")
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -101,23 +144,70 @@ class Action(_Model):
                 raise ValueError(f"unknown tier {value!r} (one of {names})") from exc
         return value
 
-    @model_validator(mode="after")
-    def _shape(self) -> Action:
-        needs_options = self.kind in (ActionKind.recommend, ActionKind.block, ActionKind.caution)
-        if needs_options and not self.options:
-            raise ValueError(f"a {self.kind.value} action needs options")
-        if not needs_options and self.options:
-            raise ValueError(f"a {self.kind.value} action takes no options")
-        needs_finding = self.kind in (ActionKind.derive, ActionKind.gate)
-        if needs_finding and self.finding is None:
-            raise ValueError(f"a {self.kind.value} action needs a finding name")
-        if not needs_finding and self.finding is not None:
-            raise ValueError(f"a {self.kind.value} action takes no finding")
-        if (self.kind is ActionKind.recommend) != (self.tier is not None):
-            raise ValueError("a recommend action needs a tier, and only it takes one")
-        if len(set(self.options)) != len(self.options):
-            raise ValueError("options repeat")
-        return self
+    _options = field_validator("options")(_unique)
+
+    @property
+    def finding(self) -> None:
+        return None
+
+
+class _OptionsAction(_ActionBase):
+    options: Options
+
+    _options = field_validator("options")(_unique)
+
+    @property
+    def finding(self) -> None:
+        return None
+
+    @property
+    def tier(self) -> None:
+        return None
+
+
+class BlockAction(_OptionsAction):
+    """Block options (the conflict policy removes them, with this rule as the reason)."""
+
+    kind: Literal[ActionKind.block]
+
+
+class CautionAction(_OptionsAction):
+    """Attach a caution to options (they stay recommended)."""
+
+    kind: Literal[ActionKind.caution]
+
+
+class _FindingAction(_ActionBase):
+    finding: FindingName
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return ()
+
+    @property
+    def tier(self) -> None:
+        return None
+
+
+class DeriveAction(_FindingAction):
+    """Derive a named finding (a fact other rules can match: ``finding <name>``)."""
+
+    kind: Literal[ActionKind.derive]
+
+
+class GateAction(_FindingAction):
+    """Raise a named gate (a fact other rules can match: ``gate <name>``)."""
+
+    kind: Literal[ActionKind.gate]
+
+
+Action = Annotated[
+    RecommendAction | BlockAction | CautionAction | DeriveAction | GateAction,
+    Field(discriminator="kind"),
+]
+
+#: A pattern of ``when``: its text, or ``{binding: text}`` when the rationale names it.
+PatternSpec: TypeAlias = str | dict[str, str]
 
 
 class Rule(_Model):
@@ -125,9 +215,16 @@ class Rule(_Model):
     version: int = Field(ge=1, description="Bumped whenever the rule's behaviour changes.")
     title: str = Field(min_length=1, max_length=200)
     status: RuleStatus
-    when: dict[str, Any] = Field(description="durable_rules JSON condition (all/any).")
+    when: dict[Literal["all", "any"], list[PatternSpec]] = Field(
+        description=(
+            "`all` or `any` of patterns in the readable syntax (rules/condition.lark), e.g. "
+            "`assessment where adequate_failed_ad_trials >= 1 and not in_remission` or "
+            "`gate safety_escalation_first`; `{r: risk where ...}` binds a name for the "
+            "rationale."
+        )
+    )
     action: Action
-    rationale: str = Field(min_length=1, description="Template: {pattern.field} from matches.")
+    rationale: str = Field(min_length=1, description="Template: {name.field} from matches.")
     citations: tuple[Citation, ...] = ()
     strength: Strength | None = None
     notes: str | None = None
@@ -136,6 +233,24 @@ class Rule(_Model):
     def ref(self) -> str:
         """``id@version``, the way reports and audit records name a rule."""
         return f"{self.id}@{self.version}"
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _readable_when(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if "none" in value:
+                raise ValueError(
+                    "none(...) is unreliable in durable_rules (DESIGN.md #8): derive absence "
+                    "in Python"
+                )
+            for items in value.values():
+                for item in items if isinstance(items, list) else ():
+                    if isinstance(item, dict) and any(isinstance(v, dict) for v in item.values()):
+                        raise ValueError(
+                            "durable_rules JSON conditions are no longer written in rule files; "
+                            "convert with `python -m trd_cds.rules.convert FILE`"
+                        )
+        return value
 
     @model_validator(mode="after")
     def _strength_for_recommendations(self) -> Rule:

@@ -1,8 +1,9 @@
 """Rule pins: a rule's behaviour may change only together with its ``version``.
 
 ``tests/rule_pins.json`` records, for every rule id, its ``version`` and the sha256 of its
-*behaviour*: the canonical JSON of ``when`` (the condition), ``action``, ``strength`` and
-``status``. Title, rationale, citations and notes are left out: rewording them changes no
+*behaviour*: the canonical JSON of ``when`` (the condition, compiled to durable_rules JSON, so
+re-spelling a condition changes no pin), ``action`` (compiled to its flat dict), ``strength``
+and ``status``. Title, rationale, citations and notes are left out: rewording them changes no
 recommendation. ``tests/test_audit_rule_pins.py`` fails when a rule's behaviour changed but its
 version did not (an audit trail naming ``id@version`` would then name two different rules with
 one reference), and when the pins are out of date.
@@ -18,15 +19,14 @@ whose version was not bumped, so regenerating cannot hide one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from trd_cds.rules.loader import Ruleset, load_ruleset
-from trd_cds.schemas.rule import Rule
+from trd_cds.rules.loader import LoadedRule, Ruleset, compiled_rule, load_ruleset
+from trd_cds.schemas.canonical import canonical_json, sha256
 
 PINS = Path(__file__).with_name("rule_pins.json")
 REGENERATE = "python -m tests.pin_rules"
@@ -37,15 +37,14 @@ ABOUT = (
 BEHAVIOUR = ("when", "action", "strength", "status")
 
 
-def behaviour_hash(rule: Rule) -> str:
-    data = rule.model_dump(mode="json", include=set(BEHAVIOUR))
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def behaviour_hash(loaded: LoadedRule) -> str:
+    compiled = compiled_rule(loaded.rule, loaded.condition)
+    return sha256(canonical_json({key: compiled[key] for key in BEHAVIOUR}))
 
 
 def compute_pins(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
     return {
-        loaded.rule.id: {"version": loaded.rule.version, "sha256": behaviour_hash(loaded.rule)}
+        loaded.rule.id: {"version": loaded.rule.version, "sha256": behaviour_hash(loaded)}
         for loaded in sorted(ruleset.rules, key=lambda r: r.rule.id)
     }
 

@@ -49,7 +49,7 @@ def _problems(rules: Path) -> list[tuple[str, str]]:
 
 def test_a_condition_change_without_a_bump_is_caught(tmp_path: Path) -> None:
     rules = _edited_rules(
-        tmp_path, "{$gte: {adequate_failed_ad_trials: 1}}", "{$gte: {adequate_failed_ad_trials: 2}}"
+        tmp_path, "adequate_failed_ad_trials >= 1", "adequate_failed_ad_trials >= 2"
     )
     assert _problems(rules) == [("unversioned_change", RULE)]
     problem = check_pins(compute_pins(load_ruleset(rules)), compute_pins(load_ruleset()))[0]
@@ -64,6 +64,18 @@ def test_a_strength_change_without_a_bump_is_caught(tmp_path: Path) -> None:
 def test_a_bumped_change_only_asks_for_new_pins(tmp_path: Path) -> None:
     rules = _edited_rules(tmp_path, "version: 1\n", "version: 2\n")
     assert _problems(rules) == [("stale", RULE)]
+
+
+def test_respelling_a_condition_needs_no_bump(tmp_path: Path) -> None:
+    """Pins are taken over the compiled condition: the same condition written another way
+    (parentheses, a comparison spelled out, a derived binding name written) pins the same."""
+    rules = _edited_rules(
+        tmp_path,
+        "and adequate_failed_ad_trials >= 1 and adequate_failed_psychotherapy_trials >= 1 and not in_remission",
+        "and not adequate_failed_ad_trials < 1 and adequate_failed_psychotherapy_trials >= 1 and in_remission == false",
+    )
+    assert _problems(rules) == []
+    assert load_ruleset(rules).content_hash == load_ruleset().content_hash
 
 
 def test_rewording_needs_no_bump(tmp_path: Path) -> None:

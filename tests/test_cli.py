@@ -122,7 +122,9 @@ def test_broken_rules_folder_exits_3(runner: CliRunner, tmp_path: Path) -> None:
     folder = tmp_path / "rules"
     shutil.copytree(bundled_rules_dir(), folder, ignore=shutil.ignore_patterns("*.py"))
     target = folder / "20_verify.yaml"
-    target.write_text(target.read_text("utf-8").replace("trd_2: true", "trd_2: 'yes'"), "utf-8")
+    text = target.read_text("utf-8")
+    assert "where trd_2\n" in text
+    target.write_text(text.replace("where trd_2\n", 'where trd_2 == "yes"\n'), "utf-8")
     result = runner.invoke(main, ["evaluate", EX1, "--rules", str(folder), *AT])
     assert result.exit_code == 3
     assert "verify.trd_established" in result.stderr

@@ -214,15 +214,16 @@ def _add_rule(folder: Path, when: str) -> None:
 @pytest.mark.parametrize(
     ("when", "message"),
     [
-        ("{all: [{a: {$and: [{type: patient}, {age: '52'}]}}]}", "compare them as text"),
-        ("{all: [{a: {$and: [{type: patient}, {$gt: {sex: 'a'}}]}}]}", "ordering comparison"),
-        ("{none: [{a: {type: patient}}]}", "none(...) is unreliable"),
-        ("{all: [{a: {$and: [{type: patient}, {$add: {age: 1}}]}}]}", "arithmetic"),
-        ("{all: [{a: {$and: [{type: patient}, {$gt: {age: {b: age}}}]}}]}", "cross-pattern"),
-        ("{all: [{a: {$and: [{type: patient}, {agee: 5}]}}]}", "did you mean 'age'"),
-        ("{all: [{a: {$and: [{type: patinet}, {age: 5}]}}]}", "did you mean 'patient'"),
-        ("{all: [{a: {age: 5}}]}", "pin the fact type"),
-        ("{all: [{a: {$and: [{type: finding}, {name: nope}]}}]}", "no active derive rule"),
+        ("{all: ['patient where age == \"52\"']}", "compare them as text"),
+        ("{all: [patient where sex > a]}", "ordering comparison"),
+        ("{none: [patient]}", "none(...) is unreliable"),
+        ("{all: [patient where age + 1 > 5]}", "arithmetic"),
+        ("{all: [patient where age > b.age]}", "cross-pattern"),
+        ("{all: [patient where agee == 5]}", "did you mean 'age'"),
+        ("{all: [patinet where age == 5]}", "did you mean 'patient'"),
+        ("{all: [age == 5]}", "start the pattern with its fact type"),
+        ("{all: [finding nope]}", "no active derive rule"),
+        ("{all: [{a: {$and: [{type: patient}, {age: 5}]}}]}", "python -m trd_cds.rules.convert"),
     ],
 )
 def test_unsafe_or_wrong_conditions_are_refused(tmp_path: Path, when: str, message: str) -> None:
@@ -268,10 +269,10 @@ def test_rule_file_order_does_not_change_the_report(tmp_path: Path) -> None:
 # 12. registration deletes `run` from the dict passed in: definitions are deep-copied.
 def test_registration_does_not_mutate_the_rules() -> None:
     ruleset = load_ruleset()
-    before = copy.deepcopy([r.rule.when for r in ruleset.active])
+    before = copy.deepcopy([r.compiled for r in ruleset.active])
     Engine(ruleset)
     Engine(ruleset)  # a second host from the same rules still works
-    assert [r.rule.when for r in ruleset.active] == before
+    assert [r.compiled for r in ruleset.active] == before
 
 
 # 13. no background timer threads; evaluation is synchronous.

@@ -49,7 +49,7 @@ from typing import Any
 import pytest
 
 from trd_cds import Engine, Report, parse_case
-from trd_cds.rules.catalogue import GoldenCase, read_golden_case
+from trd_cds.engine.coverage import GoldenCase, read_golden_case
 from trd_cds.rules.conditions import leaves
 from trd_cds.rules.loader import LoadedRule
 from trd_cds.schemas.facts import SINGLETON_TYPES

@@ -9,16 +9,14 @@ from click.testing import CliRunner
 
 from trd_cds import Engine
 from trd_cds.cli import main
-from trd_cds.rules.catalogue import (
-    REGENERATE_COMMAND,
+from trd_cds.engine.coverage import (
     catalogue_for,
     coverage_from_reports,
     default_cases_dir,
     evaluate_golden_cases,
     read_golden_cases,
-    render_catalogue,
-    render_condition,
 )
+from trd_cds.rules.catalogue import REGENERATE_COMMAND, render_catalogue, render_condition
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
@@ -84,14 +82,12 @@ def test_readable_condition(engine: Engine) -> None:
     loaded = engine.ruleset.get("safety.high_suicide_risk_gate")
     assert render_condition(loaded.condition) == [
         "all of:",
-        '- `r`: risk with (`cssrs_level == "high"` or `clinician_judges_imminent_risk == true`)',
+        "- `r: risk where cssrs_level == high or clinician_judges_imminent_risk`",
     ]
     gated = engine.ruleset.get("safety.crisis_referral")
-    assert render_condition(gated.condition)[1] == (
-        "- `g`: gate `safety_escalation_first` is raised"
-    )
+    assert render_condition(gated.condition)[1] == "- `gate safety_escalation_first`"
     always = engine.ruleset.get("always.holistic_adjuncts")
-    assert render_condition(always.condition)[1] == "- `p`: any patient (always present)"
+    assert render_condition(always.condition)[1] == "- `patient` (always present)"
 
 
 def test_default_cases_dir(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ RULE = """
     version: 1
     title: t
     status: active
-    when: {{all: [{{p: {{type: patient}}}}]}}
+    when: {{all: [p: patient]}}
     action: {{kind: caution, options: [tms]}}
     rationale: "{rationale}"
     citations: {citations}
@@ -92,7 +92,7 @@ def test_hash_ignores_file_layout_but_not_content(tmp_path: Path) -> None:
     assert load_ruleset(folder).content_hash == original
     verify.write_text(
         verify.read_text("utf-8").replace(
-            "{$gte: {inadequate_failed_ad_trials: 1}}", "{$gte: {inadequate_failed_ad_trials: 2}}"
+            "inadequate_failed_ad_trials >= 1", "inadequate_failed_ad_trials >= 2"
         ),
         "utf-8",
     )
