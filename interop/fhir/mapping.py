@@ -107,7 +107,22 @@ def case_from_resources(
     source: str = "<fhir>",
 ) -> FhirCase:
     """The case of one patient from that patient's resources (plus shared Medications)."""
-    settings = settings or Settings()
+    try:
+        return _case(resources, patient, shared, at, settings or Settings(), source)
+    except FhirError as exc:
+        if exc.source in ("<fhir>", f"Patient/{patient}") and source != "<fhir>":
+            raise FhirError(source, exc.errors) from None
+        raise
+
+
+def _case(
+    resources: list[dict[str, Any]],
+    patient: str,
+    shared: list[dict[str, Any]],
+    at: datetime,
+    settings: Settings,
+    source: str,
+) -> FhirCase:
     term = terminology()
     pd = select(resources, patient, shared)
     b = Builder(today=at.date())
