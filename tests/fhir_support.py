@@ -76,7 +76,11 @@ def phq9(rid: str, day: str, total: Any, *, key: str = "valueInteger", pid: str 
         "code": {"coding": [{"system": LOINC, "code": "44261-6"}]},
         "effectiveDateTime": day,
     }
-    o[key] = {"value": total} if key == "valueQuantity" else total
+    o[key] = (
+        {"value": total}
+        if key == "valueQuantity"
+        else (str(total) if key == "valueString" else total)
+    )
     return o
 
 

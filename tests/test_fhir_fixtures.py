@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.fhir_support import FIXTURES, SYNTHEA, condition, fixture, load, synthea
+from tests.fhir_support import FIXTURES, SCT, SYNTHEA, condition, fixture, load, synthea
 from tests.fhir_support import patient as patient_res
-from tests.fhir_support import SCT
 from trd_cds.interop.fhir import FhirError, case_from_fhir, is_fhir, iter_ndjson_patients
 from trd_cds.interop.fhir.cli import fhir
 from trd_cds.interop.fhir.clinical import phq9_scores

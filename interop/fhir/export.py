@@ -115,7 +115,9 @@ def case_to_bundle(case: Case, *, at: datetime) -> dict[str, Any]:
     }
     out.append(patient)
     onset = case.episode.onset_date
-    if case.diagnosis.primary in _PRIMARY:
+    # the importer ignores Conditions dated after the evaluation date: those go in the form
+    native_dx = case.diagnosis.primary in _PRIMARY and (onset is None or onset <= at.date())
+    if native_dx:
         cond: dict[str, Any] = {
             "resourceType": "Condition",
             "subject": _ref(pid),
@@ -129,7 +131,7 @@ def case_to_bundle(case: Case, *, at: datetime) -> dict[str, Any]:
         add(cond)
     else:
         ask("/diagnosis/primary", case.diagnosis.primary.value)
-    if onset is None or case.diagnosis.primary not in _PRIMARY:
+    if onset is None or not native_dx:
         for name in ("onset_date", "duration_months"):
             if data["episode"][name] is not None:
                 ask(f"/episode/{name}", data["episode"][name])
