@@ -40,8 +40,13 @@ def _decision(report: Any) -> dict[str, Any]:
     }
 
 
+#: FHIR JSON, suffixed ``.fhir`` (not ``.json``) so that ``trd-cds evaluate examples/`` (which
+#: reads every .json/.yaml below it as a case file) does not pick them up until it detects FHIR.
+SUFFIX = ".fhir"
+
+
 def _fhir_path(case_path: Path) -> Path:
-    return FHIR_EXAMPLES / (case_path.stem + ".json")
+    return FHIR_EXAMPLES / (case_path.stem + SUFFIX)
 
 
 @pytest.mark.parametrize("path", YAML, ids=lambda p: p.stem)
@@ -60,7 +65,8 @@ def test_example_bundle_gives_the_same_plan(path: Path, engine: Engine) -> None:
 
 
 def test_every_example_has_a_bundle() -> None:
-    assert sorted(p.stem for p in FHIR_EXAMPLES.glob("*.json")) == [p.stem for p in YAML]
+    assert sorted(p.stem for p in FHIR_EXAMPLES.glob("*" + SUFFIX)) == [p.stem for p in YAML]
+    assert not list(FHIR_EXAMPLES.glob("*.json"))
 
 
 @settings(
