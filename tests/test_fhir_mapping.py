@@ -468,3 +468,19 @@ def test_patient_without_birth_date() -> None:
     with pytest.raises(FhirError) as exc:
         case_from_fhir([p, condition("370143000", SCT)], at=AT)
     assert exc.value.errors[0][0] == "Patient/p1#/birthDate"
+
+
+def test_psychotherapy_before_the_episode_onset_is_a_previous_episode_course() -> None:
+    procs = [
+        {
+            "resourceType": "Procedure",
+            "id": f"p{i}",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "performedDateTime": f"2025-0{i + 1}-01",
+            "code": {"coding": [{"system": SCT, "code": "75516001"}]},
+        }
+        for i in range(3)
+    ]
+    (p,) = case_from_fhir([*depressed(), *procs], at=AT).case.psychotherapy_trials
+    assert (p.modality.value, p.sessions, p.episode.value) == ("other", 3, "previous")

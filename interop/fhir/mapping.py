@@ -135,7 +135,7 @@ def _case(
     map_cssrs(b, pd, term)
     map_pregnancy_status(b, pd, term)
     map_trials(b, pd, term, dx.onset, scores, settings)
-    map_procedures(b, pd, term, scores, settings)
+    map_procedures(b, pd, term, scores, settings, dx.onset)
     for qr in sorted(pd.of("QuestionnaireResponse"), key=lambda q: str(q.get("authored", ""))):
         if is_trd_response(qr) and qr.get("status") in ("completed", "amended"):
             apply_response(b, qr)

@@ -207,6 +207,7 @@ def map_procedures(
     term: Terminology,
     scores: list[Score],
     settings: Settings,
+    onset: date | None = None,
 ) -> None:
     n = 0
     for modality, procs in sorted(psychotherapy_sessions(pd, term).items()):
@@ -238,7 +239,8 @@ def map_procedures(
             [location(p, "/performedDateTime") for p in procs],
         )
         b.set(f"{ptr}/weeks", weeks, location(procs[0], "/performedDateTime"))
-        b.set(f"{ptr}/episode", "current", location(procs[0], "/code"))
+        episode = "previous" if onset is not None and days[-1] < onset else "current"
+        b.set(f"{ptr}/episode", episode, location(procs[0], "/code"))
         outcome_field(
             b, ptr, False, days[0], days[-1], scores, settings, what=f"{modality} psychotherapy"
         )
