@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-FLOORS = ["schemas", "rules", "engine", "cli"]
+FLOORS = ["schemas", "rules", "engine", "interop", "cli"]
 
 
 def _loaded_by(module: str) -> set[str]:

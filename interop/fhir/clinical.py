@@ -1,0 +1,443 @@
+"""Patient, Conditions, scores (Observations and QuestionnaireResponses) and the C-SSRS.
+
+Only what is recorded becomes a fact: an absent Condition leaves its case field *not recorded*
+(``None``), never ``false``. Current disorders need an active, not refuted Condition; a history
+(seizures, implants, haemorrhage) counts whatever its clinical status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .builder import Builder
+from .errors import FhirError, location
+from .resources import PatientData, Resource
+from .terminology import LOINC, Terminology
+from .util import codings, completed_years, fhir_date, status_code
+
+#: case pointer set to true by an active Condition in the ValueSet
+ACTIVE_CONDITION_FIELDS: dict[str, str] = {
+    "anxiety": "/comorbidities/anxiety_disorder",
+    "ptsd": "/comorbidities/ptsd",
+    "substance-use": "/comorbidities/substance_use_disorder",
+    "alcohol-use": "/comorbidities/alcohol_use_disorder",
+    "chronic-pain": "/comorbidities/chronic_pain_or_illness",
+    "catatonia": "/diagnosis/catatonic_features",
+    "social-isolation": "/psychosocial/social_isolation",
+    "pregnancy": "/patient/pregnant",
+}
+#: ... by any Condition in the ValueSet (a history counts)
+HISTORY_CONDITION_FIELDS: dict[str, str] = {
+    "seizure-history": "/comorbidities/seizure_history",
+    "cochlear-implant": "/contraindications/cochlear_implant",
+    "pacemaker-or-icd": "/contraindications/cardiac_pacemaker_or_icd",
+    "implanted-stimulator": "/contraindications/implanted_stimulator",
+    "aneurysmal-vascular-disease": "/contraindications/aneurysmal_vascular_disease",
+    "arteriovenous-malformation": "/contraindications/arteriovenous_malformation",
+    "intracerebral-haemorrhage": "/contraindications/intracerebral_haemorrhage_history",
+}
+_GENDER = {"female": "female", "male": "male", "other": "intersex", "unknown": "unknown"}
+_LOINC_LINK = re.compile(r"(\d{4,6}-\d)$")
+
+
+def map_patient(b: Builder, pd: PatientData, patient_id: str) -> None:
+    """Age (completed years at the evaluation date), sex and id from the Patient resource."""
+    p = pd.patient
+    if p is None:
+        raise FhirError(
+            f"Patient/{patient_id}",
+            [(f"Patient/{patient_id}", "no Patient resource: age cannot be derived")],
+        )
+    b.set("/patient/id", str(p["id"]), location(p, "/id"))
+    born = fhir_date(p.get("birthDate"))
+    if born is None:
+        raise FhirError(
+            f"Patient/{p['id']}",
+            [(location(p, "/birthDate"), "birthDate (full date) is needed to derive the age")],
+        )
+    died = fhir_date(p.get("deceasedDateTime"))
+    if p.get("deceasedBoolean") is True or (died is not None and died <= b.today):
+        raise FhirError(
+            f"Patient/{p['id']}",
+            [(location(p, "/deceasedDateTime"), "the patient is recorded as deceased")],
+        )
+    age = completed_years(born, b.today)
+    b.derive(
+        "/patient/age",
+        age,
+        f"completed years from {born} to {b.today}",
+        [location(p, "/birthDate")],
+    )
+    b.set("/patient/age", age, location(p, "/birthDate"))
+    if isinstance(p.get("gender"), str) and p["gender"] in _GENDER:
+        b.set("/patient/sex", _GENDER[p["gender"]], location(p, "/gender"))
+
+
+def _recorded_by(c: Mapping[str, Any], today: date) -> bool:
+    """False for a Condition whose onset or record date lies after the evaluation date."""
+    days = [fhir_date(c.get("onsetDateTime")), fhir_date(c.get("recordedDate"))]
+    return not any(d is not None and d > today for d in days)
+
+
+def _active(c: Mapping[str, Any], today: date) -> bool:
+    clinical = status_code(c.get("clinicalStatus"))
+    if clinical is not None and clinical not in ("active", "recurrence", "relapse"):
+        return False
+    ended = fhir_date(c.get("abatementDateTime"))
+    return ended is None or ended > today
+
+
+def _usable(c: Mapping[str, Any]) -> bool:
+    return status_code(c.get("verificationStatus")) not in ("refuted", "entered-in-error")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    primary: str
+    resource: Resource | None
+    onset: date | None
+
+
+def map_conditions(b: Builder, pd: PatientData, term: Terminology) -> Diagnosis:
+    """Primary diagnosis, episode onset/severity/state, comorbidities and contraindications."""
+    primary: list[tuple[int, date | None, Resource, str]] = []  # (rank, onset, res, dx)
+    for c in pd.of("Condition"):
+        if not _usable(c) or not _recorded_by(c, b.today):
+            continue
+        active = _active(c, b.today)
+        for i, coding in codings(c.get("code")):
+            system, code = coding.get("system"), coding.get("code")
+            where = location(c, f"/code/coding/{i}/code")
+            if active:
+                for vs, pointer in ACTIVE_CONDITION_FIELDS.items():
+                    if term.member(vs, system, code):
+                        b.set(pointer, True, where)
+                if term.member("borderline-personality-disorder", system, code):
+                    b.set("/comorbidities/personality_disorder", "borderline", where)
+                elif (
+                    term.member("personality-disorder", system, code)
+                    and b.get("/comorbidities/personality_disorder") != "borderline"
+                ):
+                    b.set("/comorbidities/personality_disorder", "other", where)
+                onset = fhir_date(c.get("onsetDateTime")) or fhir_date(
+                    (c.get("onsetPeriod") or {}).get("start")
+                )
+                if term.member("bipolar", system, code):
+                    primary.append((0, onset, c, "bipolar"))
+                elif term.member("depression", system, code):
+                    primary.append((1, onset, c, "mdd"))
+            for vs, pointer in HISTORY_CONDITION_FIELDS.items():
+                if term.member(vs, system, code):
+                    b.set(pointer, True, where)
+    if not primary:
+        b.need(
+            "/diagnosis/primary",
+            "the primary diagnosis (an active depression or bipolar "
+            "Condition, or /diagnosis/primary in the TRD questionnaire)",
+            "no active depressive or bipolar disorder is coded",
+        )
+        return Diagnosis("other", None, None)
+    # bipolar before unipolar; then the most recent onset (the current episode)
+    primary.sort(key=lambda t: (t[0], -(t[1].toordinal() if t[1] else 0)))
+    _, onset, res, dx = primary[0]
+    b.set("/diagnosis/primary", dx, location(res, "/code"))
+    _episode_from_condition(b, res, onset, term)
+    for _, _, c, _ in primary:
+        for i, coding in codings(c.get("code")):
+            if term.member("psychotic-depression", coding.get("system"), coding.get("code")):
+                b.set("/diagnosis/psychotic_features", True, location(c, f"/code/coding/{i}/code"))
+    return Diagnosis(dx, res, onset)
+
+
+def _episode_from_condition(
+    b: Builder, res: Resource, onset: date | None, term: Terminology
+) -> None:
+    if onset is not None:
+        path = "/onsetDateTime" if "onsetDateTime" in res else "/onsetPeriod/start"
+        b.set("/episode/onset_date", onset.isoformat(), location(res, path))
+    for i, coding in codings(res.get("code")):
+        target = term.target("depression-severity", coding.get("system"), coding.get("code"))
+        field = str(target.get("group_target", "")).rsplit("/", 1)[-1]
+        if field in ("severity", "state") and target.get("code"):
+            b.set(f"/episode/{field}", target["code"], location(res, f"/code/coding/{i}/code"))
+
+
+@dataclass(frozen=True)
+class Score:
+    """One PHQ-9 total (or item 9 alone) with where it came from."""
+
+    day: date | None
+    total: int | None
+    total_at: str
+    item9: int | None = None
+    item9_at: str = ""
+    key: str = ""
+    date_at: str = ""
+
+
+def _int_value(v: object) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and re.fullmatch(r"\s*\d+(\.0+)?\s*", v):
+        return int(float(v))
+    return None
+
+
+def observation_value(o: Mapping[str, Any], term: Terminology) -> tuple[int | None, str]:
+    """An integer score from ``valueQuantity``, ``valueInteger``, ``valueString`` or a LOINC
+    answer code (``valueCodeableConcept``), with the path it was read from."""
+    if "valueQuantity" in o:
+        return _int_value(o["valueQuantity"].get("value")), "/valueQuantity/value"
+    if "valueInteger" in o:
+        return _int_value(o["valueInteger"]), "/valueInteger"
+    if "valueString" in o:
+        return _int_value(o["valueString"]), "/valueString"
+    for i, c in codings(o.get("valueCodeableConcept")):
+        score = term.translate("phq-answer-score", c.get("system"), c.get("code"))
+        if score is not None:
+            return int(score), f"/valueCodeableConcept/coding/{i}/code"
+    return None, ""
+
+
+def _final(o: Mapping[str, Any]) -> bool:
+    return o.get("status") in ("final", "amended", "corrected", "completed")
+
+
+def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
+    """PHQ-9 totals (44261-6, PHQ-A 89204-2) and item 9 (44260-8) from Observations, paired by
+    their panel (44249-1 ``hasMember``) or else by effective date-time; and from
+    QuestionnaireResponses (answers by LOINC linkId; the total is summed from the nine items
+    only when the response has no total)."""
+    panel_of: dict[str, str] = {}
+    for o in pd.of("Observation"):
+        if any(
+            term.member("phq9-panel", c.get("system"), c.get("code"))
+            for _, c in codings(o.get("code"))
+        ):
+            for m in o.get("hasMember") or []:
+                panel_of[str(m.get("reference"))] = f"panel:{o.get('id')}"
+    totals: dict[str, tuple[date | None, int, str, str]] = {}
+    items: dict[str, tuple[int, str]] = {}
+    for o in pd.of("Observation"):
+        if not _final(o):
+            continue
+        when = o.get("effectiveDateTime") or (o.get("effectivePeriod") or {}).get("start")
+        key = panel_of.get(f"Observation/{o.get('id')}") or f"time:{when}"
+        for _, c in codings(o.get("code")):
+            system, code = c.get("system"), c.get("code")
+            if term.member("phq9-total", system, code):
+                value, path = observation_value(o, term)
+                if value is not None:
+                    when_path = (
+                        "/effectiveDateTime"
+                        if "effectiveDateTime" in o
+                        else ("/effectivePeriod/start")
+                    )
+                    totals[key] = (
+                        fhir_date(when),
+                        value,
+                        location(o, path),
+                        location(o, when_path),
+                    )
+            elif term.member("phq9-item9", system, code):
+                value, path = observation_value(o, term)
+                if value is not None:
+                    items[key] = (value, location(o, path))
+    scores = [
+        Score(
+            day,
+            total,
+            at,
+            item9=items.get(key, (None, ""))[0],
+            item9_at=items.get(key, (None, ""))[1],
+            key=key,
+            date_at=date_at,
+        )
+        for key, (day, total, at, date_at) in totals.items()
+    ]
+    scores += [
+        Score(None, None, "", item9=value, item9_at=at, key=key)
+        for key, (value, at) in items.items()
+        if key not in totals
+    ]
+    for qr in pd.of("QuestionnaireResponse"):
+        s = _phq9_from_response(qr, term)
+        if s is not None:
+            scores.append(s)
+    return scores
+
+
+def _answers(qr: Mapping[str, Any]) -> dict[str, tuple[Mapping[str, Any], str]]:
+    """First answer per LOINC code of the linkId, with its path (nested items included)."""
+    out: dict[str, tuple[Mapping[str, Any], str]] = {}
+
+    def walk(items: list[Any], path: str) -> None:
+        for i, item in enumerate(items):
+            here = f"{path}/item/{i}"
+            m = _LOINC_LINK.search(str(item.get("linkId", "")))
+            answers = item.get("answer") or []
+            if m and answers and m[1] not in out:
+                out[m[1]] = (answers[0], f"{here}/answer/0")
+            walk(item.get("item") or [], here)
+            for j, a in enumerate(answers):
+                walk(a.get("item") or [], f"{here}/answer/{j}")
+
+    walk(qr.get("item") or [], "")
+    return out
+
+
+def answer_int(answer: Mapping[str, Any], term: Terminology) -> tuple[int | None, str]:
+    for key in ("valueInteger", "valueDecimal", "valueString"):
+        if key in answer:
+            return _int_value(answer[key]), f"/{key}"
+    if "valueQuantity" in answer:
+        return _int_value(answer["valueQuantity"].get("value")), "/valueQuantity/value"
+    c = answer.get("valueCoding")
+    if isinstance(c, Mapping):
+        score = term.translate("phq-answer-score", c.get("system"), c.get("code"))
+        return (int(score) if score is not None else None), "/valueCoding/code"
+    return None, ""
+
+
+PHQ9_ITEMS = (
+    "44250-9",
+    "44255-8",
+    "44259-0",
+    "44254-1",
+    "44251-7",
+    "44258-2",
+    "44252-5",
+    "44253-3",
+    "44260-8",
+)
+
+
+def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
+    if qr.get("status") not in ("completed", "amended"):
+        return None
+    answers = _answers(qr)
+    day = fhir_date(qr.get("authored"))
+    item9: tuple[int | None, str] = (None, "")
+    if "44260-8" in answers:
+        a, path = answers["44260-8"]
+        value, sub = answer_int(a, term)
+        item9 = (value, location(qr, path + sub))
+    for code in ("44261-6", "89204-2"):
+        if code in answers:
+            a, path = answers[code]
+            value, sub = answer_int(a, term)
+            if value is not None:
+                return Score(
+                    day,
+                    value,
+                    location(qr, path + sub),
+                    item9=item9[0],
+                    item9_at=item9[1],
+                    key=f"qr:{qr['id']}",
+                    date_at=location(qr, "/authored"),
+                )
+    if all(code in answers for code in PHQ9_ITEMS):
+        values = [answer_int(answers[c][0], term)[0] for c in PHQ9_ITEMS]
+        if all(v is not None for v in values):
+            total = sum(v for v in values if v is not None)
+            return Score(
+                day, total, location(qr, answers[PHQ9_ITEMS[0]][1]), *item9, key=f"qr:{qr['id']}"
+            )
+    if item9[0] is not None:
+        return Score(day, None, "", item9=item9[0], item9_at=item9[1], key=f"qr:{qr['id']}")
+    return None
+
+
+def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
+    """The most recent C-SSRS screener (QuestionnaireResponse or Observations) → the case."""
+    best: tuple[str, dict[str, tuple[bool, str]]] | None = None
+    for qr in pd.of("QuestionnaireResponse"):
+        if qr.get("status") not in ("completed", "amended"):
+            continue
+        found: dict[str, tuple[bool, str]] = {}
+        for code, (answer, path) in _answers(qr).items():
+            field = term.translate("cssrs-screener", LOINC, code)
+            value, sub = _yes_no(answer, term)
+            if field and value is not None:
+                found[field] = (value, location(qr, path + sub))
+        if found and (best is None or str(qr.get("authored", "")) > best[0]):
+            best = (str(qr.get("authored", "")), found)
+    obs: dict[str, tuple[str, bool, str]] = {}
+    for o in pd.of("Observation"):
+        for _, c in codings(o.get("code")):
+            field = term.translate("cssrs-screener", c.get("system"), c.get("code"))
+            if not field or not _final(o):
+                continue
+            for i, v in codings(o.get("valueCodeableConcept")):
+                yes = term.translate("yes-no", v.get("system"), v.get("code"))
+                when = str(o.get("effectiveDateTime", ""))
+                if yes is not None and (field not in obs or when > obs[field][0]):
+                    obs[field] = (
+                        when,
+                        yes == "true",
+                        location(o, f"/valueCodeableConcept/coding/{i}/code"),
+                    )
+    if obs:
+        when = max(w for w, _, _ in obs.values())
+        if best is None or when > best[0]:
+            best = (when, {f: (v, at) for f, (_, v, at) in obs.items()})
+    if best is None:
+        return
+    found = best[1]
+    if not all(k in found for k in ("wish_to_be_dead", "active_suicidal_thoughts", "behaviour")):
+        b.need(
+            "/suicide_risk/cssrs",
+            "C-SSRS screener items 1, 2 and 6",
+            "the recorded C-SSRS lacks a required item",
+        )
+        return
+    for field, (value, at) in found.items():
+        if field == "behaviour_within_3_months" and not found["behaviour"][0]:
+            continue  # not asked after 'no' to item 6
+        if field in ("method", "intent", "plan") and not found["active_suicidal_thoughts"][0]:
+            continue  # skip logic: asked only after 'yes' to item 2
+        b.set(f"/suicide_risk/cssrs/{field}", value, at)
+
+
+def _yes_no(answer: Mapping[str, Any], term: Terminology) -> tuple[bool | None, str]:
+    if isinstance(answer.get("valueBoolean"), bool):
+        return answer["valueBoolean"], "/valueBoolean"
+    c = answer.get("valueCoding")
+    if isinstance(c, Mapping):
+        yes = term.translate("yes-no", c.get("system"), c.get("code"))
+        if yes is not None:
+            return yes == "true", "/valueCoding/code"
+    return None, ""
+
+
+def map_pregnancy_status(b: Builder, pd: PatientData, term: Terminology) -> None:
+    """The latest pregnancy status Observation (82810-3); 'unknown' stays not recorded."""
+    latest: tuple[str, Resource] | None = None
+    for o in pd.of("Observation"):
+        if _final(o) and any(
+            term.member("pregnancy-status", c.get("system"), c.get("code"))
+            for _, c in codings(o.get("code"))
+        ):
+            when = str(o.get("effectiveDateTime", ""))
+            if latest is None or when > latest[0]:
+                latest = (when, o)
+    if latest is None:
+        return
+    o = latest[1]
+    for i, c in codings(o.get("valueCodeableConcept")):
+        value = term.translate("pregnancy-status", c.get("system"), c.get("code"))
+        if value is not None:
+            b.set(
+                "/patient/pregnant",
+                value == "true",
+                location(o, f"/valueCodeableConcept/coding/{i}/code"),
+            )
+            return

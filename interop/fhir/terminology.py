@@ -1,0 +1,137 @@
+"""Terminology as data: the shipped ValueSets, ConceptMaps, drug and minimum-dose tables.
+
+``data/terminology.json`` is a FHIR R4 Bundle of versioned ValueSets (explicit SNOMED CT / LOINC
+concepts; ICD-10-CM by ``is-a`` filters, read as code-prefix hierarchy) and ConceptMaps.
+``data/drugs.json`` maps antidepressant and augmenting-agent ingredients to the Thase–Rush
+class / augmentation agent (domain-reference §10); ``data/min_doses.json`` is the §11.8
+minimum-dose table with its source label. Nothing here guesses: a code that is in no table is
+simply not recognised.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+BASE = "https://trd-cds.example.org/fhir"
+
+
+def load_data(name: str) -> Any:
+    """A shipped JSON data file of this package."""
+    return json.loads(
+        resources.files(__package__).joinpath("data").joinpath(name).read_text("utf-8")
+    )
+
+
+def _icd_is_a(code: str, parent: str) -> bool:
+    """ICD-10-CM hierarchy by code prefix: F32 covers F32.0 … F32.A; F33.4 covers F33.41."""
+    if code == parent:
+        return True
+    if "." in parent:
+        return code.startswith(parent)
+    return code.startswith(parent + ".")
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    name: str
+    version: str
+    concepts: frozenset[tuple[str, str]]
+    prefixes: tuple[tuple[str, str], ...]
+
+    def contains(self, system: str | None, code: str | None) -> bool:
+        if not system or not code:
+            return False
+        if (system, code) in self.concepts:
+            return True
+        return any(s == system and _icd_is_a(code, p) for s, p in self.prefixes)
+
+
+@dataclass(frozen=True)
+class Terminology:
+    valuesets: dict[str, ValueSet]
+    maps: dict[str, dict[tuple[str, str], dict[str, Any]]]
+    antidepressants: dict[str, str]
+    augmenting: dict[str, str]
+    rxnorm_ingredient: dict[str, str]
+    min_doses: dict[str, float]
+    extended_release_min: dict[str, float]
+    dose_source: str
+
+    def member(self, valueset: str, system: str | None, code: str | None) -> bool:
+        return self.valuesets[valueset].contains(system, code)
+
+    def translate(self, conceptmap: str, system: str | None, code: str | None) -> str | None:
+        target = self.maps[conceptmap].get((system or "", code or ""))
+        return None if target is None else target.get("code")
+
+    def target(self, conceptmap: str, system: str | None, code: str | None) -> dict[str, Any]:
+        return self.maps[conceptmap].get((system or "", code or ""), {})
+
+    def ingredient_in_text(self, text: str) -> list[str]:
+        """Known ingredient names that occur as whole words in a display or text."""
+        words = set(re.findall(r"[a-z]+", text.lower()))
+        return sorted(n for n in (*self.antidepressants, *self.augmenting) if n in words)
+
+
+def _valueset(resource: dict[str, Any]) -> ValueSet:
+    concepts: set[tuple[str, str]] = set()
+    prefixes: list[tuple[str, str]] = []
+    for inc in resource["compose"]["include"]:
+        for c in inc.get("concept", []):
+            concepts.add((inc["system"], c["code"]))
+        for f in inc.get("filter", []):
+            if f["op"] != "is-a":  # pragma: no cover - the shipped data uses is-a only
+                raise ValueError(f"unsupported ValueSet filter {f['op']!r}")
+            prefixes.append((inc["system"], f["value"]))
+    return ValueSet(resource["id"], resource["version"], frozenset(concepts), tuple(prefixes))
+
+
+def _conceptmap(resource: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for group in resource["group"]:
+        for el in group["element"]:
+            target = dict(el["target"][0])
+            target["group_target"] = group["target"]
+            out[(group["source"], el["code"])] = target
+    return out
+
+
+@lru_cache(maxsize=1)
+def terminology() -> Terminology:
+    """The shipped terminology, loaded once (immutable)."""
+    bundle = load_data("terminology.json")
+    valuesets: dict[str, ValueSet] = {}
+    maps: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        res = entry["resource"]
+        if res["resourceType"] == "ValueSet":
+            valuesets[res["id"]] = _valueset(res)
+        else:
+            maps[res["id"]] = _conceptmap(res)
+    drugs = load_data("drugs.json")
+    doses = load_data("min_doses.json")
+    rx: dict[str, str] = {}
+    for table in (drugs["antidepressants"], drugs["augmenting_agents"]):
+        for name, row in table.items():
+            if row.get("rxnorm"):
+                rx[row["rxnorm"]] = name
+    return Terminology(
+        valuesets=valuesets,
+        maps=maps,
+        antidepressants={n: r["class"] for n, r in drugs["antidepressants"].items()},
+        augmenting={n: r["agent"] for n, r in drugs["augmenting_agents"].items()},
+        rxnorm_ingredient=rx,
+        min_doses={k: float(v) for k, v in doses["minimum_daily_dose_mg"].items()},
+        extended_release_min={k: float(v) for k, v in doses["extended_release_minimum_mg"].items()},
+        dose_source=doses["source"],
+    )
