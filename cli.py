@@ -49,16 +49,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def __getattr__(name: str) -> int:
     """``EXIT_USAGE``, ``EXIT_RULES``, ``EXIT_AUDIT``: read from the error classes."""
+    if name not in ("EXIT_USAGE", "EXIT_RULES", "EXIT_AUDIT"):
+        raise AttributeError(f"module 'trd_cds.cli' has no attribute {name!r}")
     from .schemas import errors
 
-    codes = {
+    return {
         "EXIT_USAGE": click.UsageError.exit_code,
         "EXIT_RULES": errors.RuleDefinitionError.exit_code,
         "EXIT_AUDIT": errors.AuditError.exit_code,
-    }
-    if name in codes:
-        return codes[name]
-    raise AttributeError(f"module 'trd_cds.cli' has no attribute {name!r}")
+    }[name]
 
 
 # --------------------------------------------------------------------------- errors

@@ -224,12 +224,39 @@ def load_json(text: str, source: str) -> tuple[Any, Duplicates]:
         where = f"line {exc.lineno} column {exc.colno}"
         raise CaseError(source, [(where, f"invalid JSON: {exc.msg}")]) from None
     except RecursionError:
-        raise _too_deep(source) from None
+        raise _too_deep(source, text) from None
     return data, duplicates
 
 
-def _too_deep(source: str) -> CaseError:
-    return CaseError(source, [(WHOLE_INPUT, f"nested more than {MAX_DEPTH} levels deep")])
+def _too_deep(source: str, text: str) -> CaseError:
+    """The parser ran out of stack: find where the text first nests too deeply."""
+    return CaseError(source, [(_deep_position(text), f"nested more than {MAX_DEPTH} levels deep")])
+
+
+def _deep_position(text: str) -> str:
+    """``line L column C`` of the first bracket nested deeper than :data:`MAX_DEPTH`
+    (strings skipped), or :data:`WHOLE_INPUT` when brackets do not explain it."""
+    depth, line, col, quote, escaped = 0, 1, 0, "", False
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"line {line} column {col}"
+        elif ch in "]}":
+            depth -= 1
+    return WHOLE_INPUT
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, Duplicates]:
@@ -244,7 +271,7 @@ def _load_yaml(text: str, source: str) -> tuple[Any, Duplicates]:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CaseError(source, [(WHOLE_INPUT, f"invalid YAML: {first}")]) from None
     except RecursionError:
-        raise _too_deep(source) from None
+        raise _too_deep(source, text) from None
 
 
 def parse_case_text(content: str | bytes, source: str = "<case>", fmt: Format = "json") -> Case:

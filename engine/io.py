@@ -219,6 +219,8 @@ class PendingReport:
 def prepare_report(out_dir: Path, name: str, content: str) -> PendingReport:
     """Write ``content`` to a new 0600 file beside ``out_dir/name`` (see :class:`PendingReport`)."""
     target = out_dir / name
+    if target.is_dir() and not target.is_symlink():  # a rename onto it would fail later
+        raise OutputError("cannot write: a folder is in the way", path=str(target))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_CLOEXEC", 0)
     for attempt in range(100):

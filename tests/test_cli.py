@@ -136,6 +136,7 @@ def test_schema(runner: CliRunner) -> None:
     assert "antidepressant_trials" in schema["properties"]
 
 
+@pytest.mark.slow
 def test_installed_console_script() -> None:
     script = Path(sys.executable).with_name("trd-cds")
     assert script.exists(), "the console script trd-cds is not installed"
