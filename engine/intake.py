@@ -62,6 +62,7 @@ Duplicates = dict[int, tuple[dict[Any, Any], list[Any]]]
 Problems = list[tuple[str, str]]
 
 _BOM = "\ufeff"
+_NESTED = (dict, list)
 #: Bits of the largest integer of MAX_INT_DIGITS decimal digits.
 _MAX_INT_BITS = (10**MAX_INT_DIGITS).bit_length()
 
@@ -112,71 +113,102 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
-def check_tree(data: Any, duplicates: Duplicates | None = None) -> Problems:
+def check_tree(
+    data: Any, duplicates: Duplicates | None = None, *, scalars: bool = True
+) -> Problems:
     """Everything that must hold before the model sees ``data`` (see the module docstring).
 
-    Iterative, in document order, bounded by :data:`MAX_VALUES` visits, so it terminates on
-    self-referencing and exponentially aliased YAML too.
+    Iterative over containers (scalars are checked in place), bounded by :data:`MAX_VALUES`
+    values, so it terminates on self-referencing and exponentially aliased YAML too.
+    Problems are listed in document order, at most :data:`MAX_ERRORS`. ``scalars=False``
+    checks only the shape (depth, list lengths, duplicates, the value budget): for data
+    fresh from ``json.loads`` whose hooks saw nothing odd, keys are strings and every scalar
+    is one Pydantic's JSON parser judges with a position in the caller's text.
     """
     problems: Problems = []
+    if not isinstance(data, (Mapping, list, tuple)):
+        problem = _value_problem(data) if data is not None else ""
+        return [(WHOLE_INPUT, problem)] if problem else []
     caps = _list_caps()
     budget = MAX_VALUES
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack and len(problems) < MAX_ERRORS:
-        value, path = stack.pop()
-        budget -= 1
+        node, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            problems.append((pointer(path), f"nested more than {MAX_DEPTH} levels deep"))
+            continue
+        items: Any
+        is_map = isinstance(node, Mapping)
+        if is_map:
+            if duplicates and id(node) in duplicates:
+                for key in duplicates[id(node)][1]:
+                    problems.append((pointer((*path, key)), "duplicate key (each field once)"))
+            items = node.items()
+        else:
+            cap = caps.get(path[0], MAX_LIST_ITEMS) if len(path) == 1 else MAX_LIST_ITEMS
+            if len(node) > cap:
+                problems.append(
+                    (pointer(path), f"List should have at most {cap} items, not {len(node)}")
+                )
+                continue
+            items = enumerate(node)
+        budget -= len(node)
         if budget < 0:
             problems.append((WHOLE_INPUT, f"more than {MAX_VALUES:,} values (an alias bomb?)"))
             break
-        if isinstance(value, str):
-            if _has_lone_surrogate(value):
-                problems.append((pointer(path), "text with a lone surrogate is not Unicode"))
-        elif value is None or isinstance(value, (bool, date)):
-            pass
-        elif isinstance(value, int):
-            if value.bit_length() > _MAX_INT_BITS:
-                problems.append((pointer(path), "the integer is too large"))
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                problems.append((pointer(path), f"{value} is not a finite number"))
-        elif isinstance(value, (Mapping, list, tuple)):
-            if len(path) >= MAX_DEPTH:
-                problems.append((pointer(path), f"nested more than {MAX_DEPTH} levels deep"))
-                continue
-            if isinstance(value, Mapping):
-                _push_mapping(value, path, stack, problems, duplicates)
-            else:
-                cap = caps.get(path[0], MAX_LIST_ITEMS) if len(path) == 1 else MAX_LIST_ITEMS
-                if len(value) > cap:
-                    problems.append(
-                        (pointer(path), f"List should have at most {cap} items, not {len(value)}")
-                    )
+        children: list[tuple[Any, tuple[Any, ...]]] = []
+        if not scalars:
+            stack.extend(reversed([(v, (*path, k)) for k, v in items if type(v) in _NESTED]))
+            continue
+        for key, value in items:
+            kind = type(value)
+            if is_map and (type(key) is not str or not key.isascii()):
+                problem = _key_problem(key)
+                if problem:
+                    problems.append((pointer(path), problem))
                     continue
-                stack.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
-        elif isinstance(value, _LongInt):
-            problems.append((pointer(path), f"an integer of {value.digits} digits is too large"))
-        else:
-            problems.append((pointer(path), f"not JSON data: {type(value).__name__}"))
+            if kind is dict or kind is list:
+                children.append((value, (*path, key)))
+            elif kind is str:
+                if not value.isascii() and _has_lone_surrogate(value):
+                    problems.append((pointer((*path, key)), "text with a lone surrogate"))
+            elif kind is int:
+                if value.bit_length() > _MAX_INT_BITS:
+                    problems.append((pointer((*path, key)), "the integer is too large"))
+            elif kind is float:
+                if not math.isfinite(value):
+                    problems.append((pointer((*path, key)), f"{value} is not a finite number"))
+            elif value is not None and kind is not bool:
+                problem = _value_problem(value)
+                if problem == "container":
+                    children.append((value, (*path, key)))
+                elif problem:
+                    problems.append((pointer((*path, key)), problem))
+        stack.extend(reversed(children))
     return problems
 
 
-def _push_mapping(
-    value: Mapping[Any, Any],
-    path: tuple[Any, ...],
-    stack: list[tuple[Any, tuple[Any, ...]]],
-    problems: Problems,
-    duplicates: Duplicates | None,
-) -> None:
-    if duplicates and id(value) in duplicates:
-        for key in duplicates[id(value)][1]:
-            problems.append((pointer((*path, key)), "duplicate key (each field once)"))
-    items = list(value.items())
-    for key, _ in items:
-        if not isinstance(key, str):
-            problems.append((pointer(path), f"keys must be strings, not {type(key).__name__}"))
-        elif _has_lone_surrogate(key):
-            problems.append((pointer(path), "a key with a lone surrogate is not Unicode"))
-    stack.extend((v, (*path, k)) for k, v in reversed(items) if isinstance(k, str))
+def _key_problem(key: Any) -> str:
+    if not isinstance(key, str):
+        return f"keys must be strings, not {type(key).__name__}"
+    return "a key with a lone surrogate" if _has_lone_surrogate(key) else ""
+
+
+def _value_problem(value: Any) -> str:
+    """The uncommon types: subclasses, tuples, other mappings, dates, what JSON cannot hold."""
+    if isinstance(value, (Mapping, list, tuple)):
+        return "container"
+    if isinstance(value, str):
+        return "text with a lone surrogate" if _has_lone_surrogate(value) else ""
+    if isinstance(value, (bool, date)):
+        return ""
+    if isinstance(value, int):
+        return "the integer is too large" if value.bit_length() > _MAX_INT_BITS else ""
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, _LongInt):
+        return f"an integer of {value.digits} digits is too large"
+    return f"not JSON data: {type(value).__name__}"
 
 
 # --------------------------------------------------------------------------- text
@@ -206,9 +238,12 @@ def too_large(source: str) -> CaseError:
     )
 
 
-def load_json(text: str, source: str) -> tuple[Any, Duplicates]:
-    """JSON text as data, with its duplicate keys; syntax errors name line and column."""
+def load_json(text: str, source: str) -> tuple[Any, Duplicates, bool]:
+    """JSON text as data, with its duplicate keys and whether a scalar looked odd (NaN,
+    Infinity, a lone surrogate, an integer too long to convert: the caller then checks every
+    scalar); syntax errors name line and column."""
     duplicates: Duplicates = {}
+    odd: list[bool] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
@@ -218,14 +253,31 @@ def load_json(text: str, source: str) -> tuple[Any, Duplicates]:
             duplicates[id(obj)] = (obj, dups)
         return obj
 
+    def constant(name: str) -> float:
+        odd.append(True)
+        return float(name)
+
+    def loads(parse_int: Any) -> Any:
+        return json.loads(
+            text, object_pairs_hook=pairs, parse_constant=constant, parse_int=parse_int
+        )
+
     try:
-        data = json.loads(text, object_pairs_hook=pairs, parse_int=_json_int, parse_constant=float)
+        try:
+            data = loads(None)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            # int() refused a number of more than 4,300 digits: parse again, marking it
+            duplicates.clear()
+            odd.append(True)
+            data = loads(_json_int)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise CaseError(source, [(where, f"invalid JSON: {exc.msg}")]) from None
     except RecursionError:
         raise _too_deep(source, text) from None
-    return data, duplicates
+    return data, duplicates, bool(odd) or _has_lone_surrogate(text)
 
 
 def _too_deep(source: str, text: str) -> CaseError:
@@ -282,16 +334,20 @@ def parse_case_text(content: str | bytes, source: str = "<case>", fmt: Format = 
         text = content[1:] if content.startswith(_BOM) else content
     else:
         text = decode(content, source)
-    data, duplicates = _load_yaml(text, source) if fmt == "yaml" else load_json(text, source)
-    _check(data, source, duplicates)
-    return _validate(text if fmt == "json" else _dump(data), source)
+    if fmt == "yaml":
+        data, duplicates = _load_yaml(text, source)
+        _check(data, source, duplicates)
+        return _validate(_dump(data), source)
+    data, duplicates, odd = load_json(text, source)
+    _check(data, source, duplicates, scalars=odd)
+    return _validate(text, source)
 
 
-def _check(data: Any, source: str, duplicates: Duplicates | None) -> None:
+def _check(data: Any, source: str, duplicates: Duplicates | None, *, scalars: bool = True) -> None:
     if not isinstance(data, Mapping):
         kind = "nothing" if data is None else type(data).__name__
         raise CaseError(source, [(WHOLE_INPUT, f"a case must be a mapping, got {kind}")])
-    problems = check_tree(data, duplicates)
+    problems = check_tree(data, duplicates, scalars=scalars)
     if problems:
         raise CaseError(source, problems)
 
