@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
@@ -72,9 +73,20 @@ def pointer(parts: tuple[Any, ...] | list[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+_AT_POSITION = re.compile(r"^(?P<msg>.*) at (?P<where>line \d+ column \d+)$")
+
+
 def validation_errors(exc: ValidationError) -> Problems:
-    """Pydantic errors as (JSON pointer, message) pairs."""
-    return [(pointer(err["loc"]), err["msg"]) for err in exc.errors()]
+    """Pydantic errors as (JSON pointer, message) pairs; Pydantic's own JSON parser's errors
+    (the caller's text is the only JSON it parses) as (``line L column C``, message)."""
+    out: Problems = []
+    for err in exc.errors():
+        found = _AT_POSITION.match(err["msg"]) if err["type"] == "json_invalid" else None
+        if found and not err["loc"]:
+            out.append((found["where"], found["msg"]))
+        else:
+            out.append((pointer(err["loc"]), err["msg"]))
+    return out
 
 
 @lru_cache(maxsize=1)
