@@ -15,6 +15,9 @@ The input is bounded *before* anything expensive happens:
   than the case model allows (a 500,000-item list is refused by its length, before a single
   item is validated), string keys only, finite numbers, integers of at most
   :data:`~trd_cds.engine.yaml12.MAX_INT_DIGITS` digits, no lone surrogates, no duplicate keys.
+  (JSON text gets the shape checks only, unless the parser's hooks saw NaN, Infinity, an
+  over-long integer or a lone surrogate: its keys are strings by construction and Pydantic's
+  JSON parser refuses its other scalars with a line and column.)
 
 Only then is the case validated by the Pydantic model in JSON mode (strict: no string to
 number coercion, enum values and dates as their JSON strings), so JSON, YAML and dicts from
