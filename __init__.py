@@ -20,7 +20,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .engine.core import Engine, UsageError, parse_case
+    from .engine.core import Engine, UsageError
+    from .engine.intake import parse_case
     from .rules.loader import Ruleset, load_ruleset
     from .schemas.case import Case
     from .schemas.errors import (
@@ -53,7 +54,7 @@ _EXPORTS: dict[str, str] = {
     "TrdCdsError": ".schemas.errors",
     "UsageError": ".engine.core",
     "load_ruleset": ".rules.loader",
-    "parse_case": ".engine.core",
+    "parse_case": ".engine.intake",
 }
 
 __all__ = [

@@ -1,10 +1,15 @@
 """``trd-cds``: the command line, thin wrappers over the library.
 
-Exit codes:
+Each command parses its arguments, calls one library function and renders the result. The
+engine, the Pydantic models and PyYAML are imported inside the commands, so ``trd-cds --help``
+loads click and nothing of ours below this module.
+
+Exit codes (each error class carries its own ``exit_code``; :class:`Failed` is the one place
+that turns an error into an exit status):
 
 * 0 — everything given was valid and evaluated;
-* 1 — at least one case (or rule file, for ``rules lint``) was invalid or failed to evaluate;
-  every other case was still evaluated and reported;
+* 1 — at least one case (or rule file, for ``rules lint``) was invalid or failed to evaluate,
+  or a report could not be written (``-o``); every other case was still evaluated and reported;
 * 2 — usage error (bad option, unknown rule id or option code, naive ``--at``);
 * 3 — the rules themselves could not be loaded (lint errors in a rules folder);
 * 4 — ``evaluate --audit``: the audit log could not be written (e.g. a case with a patient id
@@ -12,34 +17,106 @@ Exit codes:
 
 ``audit verify`` exits 1 at the first bad record; ``audit replay`` exits 1 when a report does
 not reproduce under the recorded engine, ruleset and settings.
+
+``evaluate -o DIR --audit LOG`` keeps report and record in step: the report is first written to
+a new private file in DIR (fsynced), then the audit record is appended, then the file is
+renamed to its report name. A failed write leaves no record; a failed append leaves no report
+(exit 4); a failed rename (rare: same folder) is reported as that case failing, and the record
+still holds the report, so ``audit replay``/``audit show`` recover it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-import yaml
 
-from .engine import Engine
-from .engine.io import STDIN, CaseSource, expand, load_case
-from .engine.render import markdown, text, why_not_text
-from .rules.loader import bundled_rules_dir, lint_rules, load_ruleset
-from .schemas.case import Case
-from .schemas.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError, TrdCdsError
-from .schemas.options import Option
-from .schemas.report import Report
-from .schemas.report import Report as ReportModel
-from .schemas.rule import Rule
-from .schemas.settings import Settings
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+    from .engine.io import CaseSource
+    from .rules.loader import Ruleset
+    from .schemas.errors import TrdCdsError
+    from .schemas.report import Report
 
-EXIT_OK, EXIT_CASE_FAILED, EXIT_USAGE, EXIT_RULES, EXIT_AUDIT = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_CASE_FAILED = 0, 1
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def __getattr__(name: str) -> int:
+    """``EXIT_USAGE``, ``EXIT_RULES``, ``EXIT_AUDIT``: read from the error classes."""
+    if name not in ("EXIT_USAGE", "EXIT_RULES", "EXIT_AUDIT"):
+        raise AttributeError(f"module 'trd_cds.cli' has no attribute {name!r}")
+    from .schemas import errors
+
+    return {
+        "EXIT_USAGE": click.UsageError.exit_code,
+        "EXIT_RULES": errors.RuleDefinitionError.exit_code,
+        "EXIT_AUDIT": errors.AuditError.exit_code,
+    }[name]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_line(exc: TrdCdsError) -> str:
+    """``error: [label: ]message`` on one line (control characters escaped)."""
+    from .schemas.errors import printable
+
+    label = f"{exc.label}: " if exc.label else ""
+    return f"error: {label}{printable(str(exc))}"
+
+
+class Failed(click.ClickException):
+    """A :class:`TrdCdsError` that ends a command: its one line, its class's exit code."""
+
+    def __init__(self, error: TrdCdsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click reads the instance
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(error_line(self.error), err=True)
+
+
+class _Group(click.Group):
+    """The root group: any :class:`TrdCdsError` a command lets through becomes :class:`Failed`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from .schemas.errors import TrdCdsError
+
+            if isinstance(exc, TrdCdsError):
+                raise Failed(exc) from exc
+            raise
+
+
+class _OptionCode(click.Choice):  # type: ignore[type-arg]
+    """``click.Choice`` over the §10 option vocabulary, loaded when first needed."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        from .schemas.options import Option
+
+        return [o.value for o in Option]
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- shared parsing
 
 
 def _parse_at(value: str | None) -> datetime:
@@ -49,23 +126,42 @@ def _parse_at(value: str | None) -> datetime:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
-    if at.tzinfo is None:
+    if at.tzinfo is None or at.utcoffset() is None:
         raise click.BadParameter("give a timezone, e.g. 2026-11-24T09:00:00Z")
     return at
 
 
 def _engine(rules: str | None, settings_file: str | None) -> Engine:
-    try:
-        settings = Settings()
-        if settings_file:
-            data = yaml.safe_load(Path(settings_file).read_text("utf-8")) or {}
-            settings = Settings.model_validate(data)
-        return Engine(rules, settings)
-    except RuleDefinitionError as exc:
-        click.echo(f"error: rules: {exc}", err=True)
-        sys.exit(EXIT_RULES)
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
+    from .engine import Engine
+    from .engine.yaml12 import load_yaml
+    from .schemas.settings import Settings
+
+    settings = Settings()
+    if settings_file:
+        try:
+            data, duplicates = load_yaml(Path(settings_file).read_text("utf-8"))
+            if duplicates:
+                keys = [str(k) for _, ks in duplicates.values() for k in ks]
+                raise ValueError(f"duplicate keys: {', '.join(keys)}")
+            settings = Settings.model_validate(data or {})
+        except (OSError, ValueError) as exc:  # yaml and pydantic errors are ValueErrors
+            raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
+        except Exception as exc:  # yaml.YAMLError
+            raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
+    return Engine(rules, settings)
+
+
+def _ruleset(rules_dir: str | None) -> Ruleset:
+    from .rules.loader import bundled_rules_dir, load_ruleset
+
+    return load_ruleset(rules_dir or bundled_rules_dir())
+
+
+def _sources(inputs: Sequence[str]) -> list[CaseSource]:
+    from .engine.io import STDIN, expand, read_stdin
+
+    stdin = read_stdin(sys.stdin.buffer) if STDIN in inputs else None
+    return list(expand(inputs, stdin))
 
 
 def engine_options(func: F) -> F:
@@ -91,11 +187,7 @@ def engine_options(func: F) -> F:
     return func
 
 
-def _error_line(exc: TrdCdsError) -> str:
-    return f"error: {exc}"
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trd-cds", prog_name="trd-cds")
 def main() -> None:
     """Rule-based clinical decision support for treatment-resistant depression.
@@ -103,6 +195,9 @@ def main() -> None:
     Decision support, not a decision: every output is a suggestion for a clinician, with the
     rules, case facts and sources behind it.
     """
+
+
+# --------------------------------------------------------------------------- evaluate
 
 
 @main.command()
@@ -120,7 +215,8 @@ def main() -> None:
     "-o",
     "--output-dir",
     type=click.Path(file_okay=False),
-    help="Write one <case file stem>.report.json per case here instead of printing reports.",
+    help="Write one <case file stem>.report.json per case here (mode 0600; a stem met twice "
+    "gets -2, -3, ...) instead of printing reports; prints 'wrote: REPORT <- CASE' lines.",
 )
 @click.option(
     "--audit",
@@ -140,57 +236,74 @@ def evaluate(
     at: str | None,
 ) -> None:
     """Evaluate case files (JSON/YAML), folders of them, or - for standard input."""
+    from .engine.io import evaluate_each, make_output_dir, prepare_report, report_names
+    from .schemas.errors import OutputError
+
     when = _parse_at(at)
     engine = _engine(rules, settings_file)
-    stdin_text = sys.stdin.read() if STDIN in cases else None
-    sources = list(expand(cases, stdin_text))
-    audit = _open_audit(audit_path)
+    sources = _sources(cases)
     out_dir = Path(output_dir) if output_dir else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    if out_dir is not None:
+        make_output_dir(out_dir)
+    names = report_names(sources) if out_dir is not None else {}
+    audit = _open_audit(audit_path)
+    failed: list[TrdCdsError] = []
     reports: list[str] = []
-    show_bar = len(sources) > 1 and sys.stderr.isatty()
-    with (
-        click.progressbar(sources, label="evaluating", file=sys.stderr)
-        if show_bar
-        else (_NullBar(sources)) as bar
-    ):
-        for source in bar:
-            try:
-                case = load_case(source)
-                report = engine.evaluate(case, at=when)
-            except (CaseError, EvaluationError) as exc:
-                failed += 1
-                click.echo(_error_line(exc), err=True)
-                if fmt == "jsonl" and not out_dir:
-                    click.echo(json.dumps({"source": source.name, "error": str(exc)}))
-                continue
-            if audit is not None:
-                try:
-                    audit.append(report, case)
-                except AuditError as exc:
-                    click.echo(f"error: audit: {exc}", err=True)
-                    sys.exit(EXIT_AUDIT)
-            if out_dir:
-                name = Path(source.name).stem if source.path else "stdin"
-                (out_dir / f"{name}.report.json").write_text(report.to_json(), "utf-8")
-            elif fmt == "json":
-                reports.append(report.to_json().rstrip("\n"))
-            elif fmt == "jsonl":
-                click.echo(report.to_json_line())
-            else:
-                click.echo(_render(report, fmt, verbose), nl=False)
-    if fmt == "json" and not out_dir:
+    try:
+        with _progress(sources) as bar:
+            for source, case, outcome in evaluate_each(engine, bar, when):
+                if not isinstance(outcome, Exception):
+                    report = outcome
+                    try:
+                        if out_dir is not None:
+                            pending = prepare_report(out_dir, names[source.name], report.to_json())
+                            try:
+                                if audit is not None:
+                                    audit.append(report, case)
+                            except BaseException:
+                                pending.discard()
+                                raise
+                            written = pending.commit()
+                            click.echo(_printable(f"wrote: {written} <- {source.name}"))
+                            continue
+                        if audit is not None:
+                            audit.append(report, case)
+                    except OutputError as exc:
+                        outcome = exc
+                if isinstance(outcome, Exception):
+                    failed.append(outcome)
+                    click.echo(error_line(outcome), err=True)
+                    if fmt == "jsonl" and out_dir is None:
+                        click.echo(json.dumps({"source": source.name, "error": str(outcome)}))
+                elif fmt == "json":
+                    reports.append(outcome.to_json().rstrip("\n"))
+                elif fmt == "jsonl":
+                    click.echo(outcome.to_json_line())
+                else:
+                    click.echo(_render(outcome, fmt, verbose), nl=False)
+    finally:
+        if audit is not None:
+            audit.close()
+    if fmt == "json" and out_dir is None:
         if len(sources) == 1 and reports:
             click.echo(reports[0])
         elif len(sources) > 1:
             click.echo("[\n" + ",\n".join(reports) + "\n]")
-    if audit is not None:
-        audit.close()
     if len(sources) > 1 or failed:
-        click.echo(f"{len(sources) - failed} evaluated, {failed} failed", err=True)
-    sys.exit(EXIT_CASE_FAILED if failed else EXIT_OK)
+        click.echo(f"{len(sources) - len(failed)} evaluated, {len(failed)} failed", err=True)
+    sys.exit(max((e.exit_code for e in failed), default=EXIT_OK))
+
+
+def _printable(text: str) -> str:
+    from .schemas.errors import printable
+
+    return printable(text)
+
+
+def _progress(sources: list[CaseSource]) -> Any:
+    if len(sources) > 1 and sys.stderr.isatty():
+        return click.progressbar(sources, label="evaluating", file=sys.stderr)
+    return _NullBar(sources)
 
 
 class _NullBar:
@@ -209,49 +322,46 @@ def _open_audit(path: str | None) -> Any:
         return None
     from .engine.audit import open_log
 
-    try:
-        return open_log(path)
-    except AuditError as exc:
-        click.echo(f"error: audit: {exc}", err=True)
-        sys.exit(EXIT_AUDIT)
+    return open_log(path)
 
 
 def _render(report: Report, fmt: str, verbose: bool) -> str:
+    from .engine.render import markdown, text
+
     if fmt == "markdown":
         return markdown(report) + "\n"
     return text(report, verbose=verbose) + "\n"
+
+
+# --------------------------------------------------------------------------- validate, explain
 
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
 def validate(cases: tuple[str, ...]) -> None:
     """Check case files against the schema without evaluating them."""
-    stdin_text = sys.stdin.read() if STDIN in cases else None
-    failed = 0
-    sources = list(expand(cases, stdin_text))
+    from .engine.io import load_case
+    from .schemas.errors import CaseError
+
+    sources = _sources(cases)
+    failed: list[CaseError] = []
     for source in sources:
         try:
             load_case(source)
         except CaseError as exc:
-            failed += 1
-            for path, msg in exc.errors:
-                click.echo(f"error: {exc.source}: {path or '/'}: {msg}", err=True)
+            failed.append(exc)
+            for line in exc.lines():
+                click.echo(f"error: {line}", err=True)
             continue
-        click.echo(f"ok: {source.name}")
+        click.echo(_printable(f"ok: {source.name}"))
     if len(sources) > 1 or failed:
-        click.echo(f"{len(sources) - failed} valid, {failed} invalid", err=True)
-    sys.exit(EXIT_CASE_FAILED if failed else EXIT_OK)
+        click.echo(f"{len(sources) - len(failed)} valid, {len(failed)} invalid", err=True)
+    sys.exit(max((e.exit_code for e in failed), default=EXIT_OK))
 
 
 @main.command()
 @click.argument("case")
-@click.option(
-    "--option",
-    "option",
-    required=True,
-    type=click.Choice([o.value for o in Option]),
-    help="Option code (§10 vocabulary).",
-)
+@click.option("--option", "option", required=True, type=_OptionCode(), help="Option code (§10).")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -260,14 +370,12 @@ def explain(
     case: str, option: str, fmt: str, rules: str | None, settings_file: str | None, at: str | None
 ) -> None:
     """Explain why one option was, or was not, recommended for a case."""
+    from .engine.io import load_case
+    from .engine.render import why_not_text
+
     when = _parse_at(at)
     engine = _engine(rules, settings_file)
-    stdin_text = sys.stdin.read() if case == STDIN else None
-    try:
-        report = engine.evaluate(load_case(next(expand([case], stdin_text))), at=when)
-    except (CaseError, EvaluationError) as exc:
-        click.echo(_error_line(exc), err=True)
-        sys.exit(EXIT_CASE_FAILED)
+    report = engine.evaluate(load_case(_sources([case])[0]), at=when)
     if fmt == "json":
         rec = [r for r in report.recommendations if r.option.value == option]
         data = (
@@ -278,6 +386,9 @@ def explain(
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         click.echo(why_not_text(report, option), nl=False)
+
+
+# --------------------------------------------------------------------------- rules, schema
 
 
 @main.group()
@@ -301,6 +412,8 @@ def rules_list(rules_dir: str | None) -> None:
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False))
 def rules_show(rule_id: str, rules_dir: str | None) -> None:
     """Show one rule as written, with its file and line."""
+    import yaml
+
     ruleset = _ruleset(rules_dir)
     try:
         loaded = ruleset.get(rule_id)
@@ -320,11 +433,14 @@ def rules_show(rule_id: str, rules_dir: str | None) -> None:
 @rules.command("lint")
 @click.argument("rules_dir", required=False, type=click.Path(exists=True, file_okay=False))
 def rules_lint(rules_dir: str | None) -> None:
-    """Lint a rules folder (default: the bundled rules)."""
+    """Lint a rules folder (default: the bundled rules). Exit 1 if it has errors."""
+    from .rules.loader import lint_rules
+    from .schemas.errors import RuleDefinitionError
+
     try:
         _header, loaded, problems = lint_rules(Path(rules_dir) if rules_dir else None)
-    except RuleDefinitionError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except RuleDefinitionError as exc:  # the folder is the result here, not a failure to load
+        click.echo(error_line(exc), err=True)
         sys.exit(EXIT_CASE_FAILED)
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -346,33 +462,33 @@ def rules_lint(rules_dir: str | None) -> None:
 def rules_doc(rules_dir: str | None, cases_dir: str | None, output: str | None) -> None:
     """Render the rule catalogue as Markdown for clinical reviewers."""
     from .engine.coverage import catalogue_for, default_cases_dir
+    from .schemas.errors import OutputError
 
-    ruleset = _ruleset(rules_dir)
-    try:
-        doc = catalogue_for(ruleset, Path(cases_dir) if cases_dir else default_cases_dir())
-    except (CaseError, EvaluationError) as exc:
-        click.echo(_error_line(exc), err=True)
-        sys.exit(EXIT_CASE_FAILED)
-    if output:
-        Path(output).write_text(doc, "utf-8")
-    else:
+    doc = catalogue_for(_ruleset(rules_dir), Path(cases_dir) if cases_dir else default_cases_dir())
+    if not output:
         click.echo(doc, nl=False)
-
-
-def _ruleset(rules_dir: str | None) -> Any:
+        return
     try:
-        return load_ruleset(rules_dir or bundled_rules_dir())
-    except RuleDefinitionError as exc:
-        click.echo(f"error: rules: {exc}", err=True)
-        sys.exit(EXIT_RULES)
+        Path(output).write_text(doc, "utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror}", path=output) from None
 
 
 @main.command()
 @click.argument("which", type=click.Choice(["case", "report", "rule"]), default="case")
 def schema(which: str) -> None:
     """Print the JSON Schema of case files (or of reports, or of rules)."""
-    model: Any = {"case": Case, "report": ReportModel, "rule": Rule}[which]
+    from .schemas.case import Case
+    from .schemas.report import Report
+    from .schemas.rule import Rule
+
+    model: Any = {"case": Case, "report": Report, "rule": Rule}[which]
     click.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- audit
+# The bodies below are the audit helper's, moved here as they were (plus a lazy import
+# of AuditError in each).
 
 
 @main.group("audit")
@@ -388,6 +504,7 @@ def audit_group() -> None:
 
 def _audit_log(path: str) -> Any:
     from .engine.audit import open_log
+    from .schemas.errors import AuditError
 
     try:
         log = open_log(path)
@@ -398,7 +515,7 @@ def _audit_log(path: str) -> Any:
     return log
 
 
-def _audit_failed(exc: AuditError) -> NoReturn:
+def _audit_failed(exc: TrdCdsError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     sys.exit(EXIT_CASE_FAILED)
 
@@ -412,6 +529,7 @@ _AUDIT_PATH = click.argument("path", type=click.Path(exists=True, dir_okay=False
 def audit_list(path: str, patient: str | None) -> None:
     """One line per record: seq, record id, evaluation time, case, ruleset, outcome."""
     from .engine.audit.render import record_line
+    from .schemas.errors import AuditError
 
     log = _audit_log(path)
     try:
@@ -432,6 +550,7 @@ def audit_list(path: str, patient: str | None) -> None:
 def audit_show(path: str, ref: str, fmt: str) -> None:
     """Show one record: provenance, pseudonym, outcome and the full report with its rules."""
     from .engine.audit.render import record_json, record_text
+    from .schemas.errors import AuditError
 
     log = _audit_log(path)
     try:
@@ -459,6 +578,8 @@ def audit_verify(path: str, anchor: str | None) -> None:
     MAC then fails). Without it, only the unkeyed hash chain is checked, and the output says
     that authenticity was not checked.
     """
+    from .schemas.errors import AuditError
+
     log = _audit_log(path)
     try:
         result = log.verify(anchor)
@@ -486,6 +607,7 @@ def audit_replay(path: str, rules: str | None, settings_file: str | None, verbos
     Otherwise: what changed, which outcomes would change and which rules caused it (exit 0).
     """
     from .engine.audit.render import replay_lines
+    from .schemas.errors import AuditError
 
     engine = _engine(rules, settings_file)
     log = _audit_log(path)

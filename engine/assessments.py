@@ -83,9 +83,12 @@ def completed_months(start: date, end: date) -> int:
 
 
 def months_before(end: date, months: int) -> date:
-    """The date ``months`` calendar months before ``end`` (day clamped to month length)."""
+    """The date ``months`` calendar months before ``end`` (day clamped to month length;
+    ``date.min`` when that falls before year 1, so every recorded date is on or after it)."""
     total = end.year * 12 + (end.month - 1) - months
     year, month = divmod(total, 12)
+    if year < date.min.year:
+        return date.min
     month += 1
     for day in (end.day, 30, 29, 28):
         try:

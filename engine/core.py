@@ -9,31 +9,32 @@ Nothing is global: two engines share nothing, and an engine may be shared by thr
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from ..rules.loader import Ruleset, load_ruleset
 from ..schemas.canonical import canonical_json, sha256, sha256_bytes
 from ..schemas.case import Case
-from ..schemas.errors import CaseError, EvaluationError, TrdCdsError
+from ..schemas.errors import EvaluationError, TrdCdsError
 from ..schemas.report import DISCLAIMER, LAZY_PARTS, Report
 from ..schemas.settings import Settings
 from .assessments import Assessment, assess
 from .explain import Context, build_index, derived_id
 from .facts import build_facts
+from .intake import parse_case as parse_case
 from .policy import POLICY, Outcome, apply
 from .session import RuleHost
 
 
 class UsageError(TrdCdsError, ValueError):
     """The library was called wrongly (e.g. a naive evaluation time)."""
+
+    exit_code = 2
 
 
 def case_input_hash(case: Case) -> str:
@@ -54,63 +55,6 @@ def engine_version() -> str:
         return metadata.version("trd-cds")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
-
-
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """Pydantic errors as (JSON pointer, message) pairs."""
-    out = []
-    for err in exc.errors():
-        path = "".join(f"/{p}" for p in err["loc"])
-        out.append((path, err["msg"]))
-    return out
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-def _bad_value_path(data: Any, path: str = "") -> str:
-    """JSON pointer of the first non-finite number or non-JSON value in ``data``."""
-    if isinstance(data, Mapping):
-        items: Any = data.items()
-    elif isinstance(data, (list, tuple)):
-        items = enumerate(data)
-    else:
-        ok = (
-            isinstance(data, (str, int, bool, date, datetime))
-            or data is None
-            or (isinstance(data, float) and math.isfinite(data))
-        )
-        return "" if ok else path or "/"
-    for key, value in items:
-        found = _bad_value_path(value, f"{path}/{key}")
-        if found:
-            return found
-    return ""
-
-
-def parse_case(data: Mapping[str, Any] | Case, source: str = "<case>") -> Case:
-    """Validate case data; raise :class:`CaseError` naming the source and field paths.
-
-    Data is validated in JSON mode (strict: no string-to-number coercion, enums and dates as
-    their JSON strings), so a dict from YAML, JSON or code is judged the same way.
-    """
-    if isinstance(data, Case):
-        return data
-    if not isinstance(data, Mapping):
-        raise CaseError(source, [("", f"a case must be a mapping, got {type(data).__name__}")])
-    try:
-        text = json.dumps(data, default=_json_default, allow_nan=False)
-    except RecursionError as exc:
-        raise CaseError(source, [("", "input is nested too deeply")]) from exc
-    except (TypeError, ValueError) as exc:
-        raise CaseError(source, [(_bad_value_path(data), f"not JSON data: {exc}")]) from exc
-    try:
-        return Case.model_validate_json(text)
-    except ValidationError as exc:
-        raise CaseError(source, validation_errors(exc)) from exc
 
 
 class Engine:

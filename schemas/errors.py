@@ -1,23 +1,44 @@
 """The error tree. Everything the package raises on purpose is a ``TrdCdsError``::
 
-    TrdCdsError
-    ├── RuleDefinitionError         a rule file is invalid (carries file, rule id, line, hint)
-    │   └── RuleLintError           ... collected lint problems (``.problems``)
-    ├── CaseError                   a case is invalid (carries source, field path)
-    ├── EvaluationError             evaluating a valid case failed (carries case id, rule id)
-    │   └── EngineError             durable_rules itself failed (wrapped, never raw)
-    └── AuditError                  the audit log cannot be written or read (carries path)
+    TrdCdsError                     exit 1
+    ├── RuleDefinitionError         exit 3  a rule file is invalid (file, rule id, line, hint)
+    │   └── RuleLintError           exit 3  ... collected lint problems (``.problems``)
+    ├── CaseError                   exit 1  a case is invalid (carries source, field path)
+    ├── EvaluationError             exit 1  evaluating a valid case failed (case id, rule id)
+    │   └── EngineError             exit 1  durable_rules itself failed (wrapped, never raw)
+    ├── OutputError                 exit 1  a report could not be written (carries path)
+    ├── AuditError                  exit 4  the audit log cannot be written or read (path)
+    └── UsageError (engine.core)    exit 2  the library was called wrongly
 
-durable_rules exceptions never escape raw: the engine wraps them in ``EngineError``.
+``exit_code`` is the command line's exit status for each class (``trd-cds`` reads it; the
+numbers are documented in ``cli.py``). durable_rules exceptions never escape raw: the engine
+wraps them in ``EngineError``. Messages escape control characters (a newline in a file name
+or a key cannot split an error line, an escape sequence cannot reach a terminal).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+#: The "field path" of a problem with the input as a whole (too large, not UTF-8, ...).
+WHOLE_INPUT = "(whole input)"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newline, ESC, DEL, ...) escaped as ``\\n``, ``\\x1b``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class TrdCdsError(Exception):
     """Base of every error this package raises on purpose."""
+
+    #: Exit status of the command line when this error ends a command.
+    exit_code: ClassVar[int] = 1
+    #: What failed, for the command line's one-line message (``error: rules: ...``).
+    label: ClassVar[str] = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,9 @@ class LintProblem:
 
 class RuleDefinitionError(TrdCdsError):
     """A rule file cannot be used."""
+
+    exit_code = 3
+    label = "rules"
 
     def __init__(
         self,
@@ -84,9 +108,17 @@ class CaseError(TrdCdsError):
     def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
         self.source = source
         self.errors = errors
-        path, msg = errors[0] if errors else ("", "invalid case")
+        path, msg = errors[0] if errors else (WHOLE_INPUT, "invalid case")
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{source}: {path or '/'}: {msg}{more}")
+        super().__init__(f"{self.line(path, msg)}{more}")
+
+    def line(self, path: str, msg: str) -> str:
+        """One problem as one line: ``source: path: message``, control characters escaped."""
+        return printable(f"{self.source}: {path or '/'}: {msg}")
+
+    def lines(self) -> list[str]:
+        """Every problem, one line each."""
+        return [self.line(path, msg) for path, msg in self.errors]
 
 
 class EvaluationError(TrdCdsError):
@@ -102,9 +134,20 @@ class EngineError(EvaluationError):
     """durable_rules raised or reported an error; the original is the ``__cause__``."""
 
 
+class OutputError(TrdCdsError):
+    """A report could not be written (``evaluate -o``). ``path`` names the file."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(printable(f"{path}: {message}"))
+        self.path = path
+
+
 class AuditError(TrdCdsError):
     """The audit log cannot be written or read: no pseudonymisation key for a case with a
     patient id, a corrupt last record, an unknown file type. ``path`` names the log."""
+
+    exit_code = 4
+    label = "audit"
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(f"{path}: {message}" if path else message)

@@ -54,7 +54,7 @@ def test_batch_goes_on_past_a_bad_file(runner: CliRunner, tmp_path: Path) -> Non
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
     assert "b_bad.yaml: /antidepressant_trials/0/weeks_at_dose:" in errors[0]
-    assert "c_broken.json: line 1: invalid JSON" in errors[1]
+    assert "c_broken.json: line 1 column 2: invalid JSON" in errors[1]
     assert "1 evaluated, 2 failed" in result.stderr
 
 
@@ -138,6 +138,7 @@ def test_schema(runner: CliRunner) -> None:
     assert "antidepressant_trials" in schema["properties"]
 
 
+@pytest.mark.slow
 def test_installed_console_script() -> None:
     script = Path(sys.executable).with_name("trd-cds")
     assert script.exists(), "the console script trd-cds is not installed"

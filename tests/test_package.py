@@ -108,6 +108,17 @@ def test_wheel_installs_only_trd_cds(tmp_path: Path) -> None:
 
 
 def test_json_schema_export_is_valid_json() -> None:
+    """The exported case schema is a valid JSON Schema that accepts a real case and refuses
+    a broken one (a schema that accepts everything would pass a mere ``json.dumps``)."""
+    import jsonschema
+    import yaml
+
     from trd_cds.schemas.case import Case
 
-    json.dumps(Case.model_json_schema())
+    schema = json.loads(json.dumps(Case.model_json_schema()))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    example = ROOT / "examples" / "01_trd_medication_and_therapy_failed.yaml"
+    case = json.loads(json.dumps(yaml.safe_load(example.read_text("utf-8")), default=str))
+    validator.validate(case)
+    assert not validator.is_valid({**case, "patient": {"age": "forty"}})

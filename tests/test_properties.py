@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.strategies import MUTATIONS, Json, case_dicts, invalid_case_dicts
 from trd_cds import Case, CaseError, Engine, Report, parse_case
 from trd_cds.engine.assessments import assess
@@ -30,13 +31,9 @@ from trd_cds.schemas.rule import ActionKind
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
-#: Evaluations take a few milliseconds; generation dominates. No deadline: a slow CI machine
-#: must not turn timing into a failure.
-PROPS = settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+#: Evaluations take a few milliseconds; generation dominates. Example counts come from the
+#: Hypothesis profile (``quick`` by default, ``ci`` in CI; see ``tests/conftest.py``).
+PROPS = settings(max_examples=examples(150))
 
 LISTS = {
     # case list -> fact type of its items (None: not a fact, only pointers)
@@ -267,7 +264,7 @@ def _assert_case_error(prop_engine: Engine, data: Json, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", MUTATIONS)
-@settings(PROPS, max_examples=60)
+@settings(PROPS, max_examples=examples(60))
 @given(draw=st.data())
 def test_invalid_case_raises_case_error_with_a_field_path(
     prop_engine: Engine, kind: str, draw: st.DataObject
@@ -369,7 +366,7 @@ def _python_firings(engine: Engine, case: Case) -> set[tuple[str, tuple[tuple[st
         facts.extend(grown)
 
 
-@settings(PROPS, max_examples=400)
+@settings(PROPS, max_examples=examples(400))
 @given(case_dicts())
 def test_python_evaluator_agrees_with_durable_rules(prop_engine: Engine, data: Json) -> None:
     case = parse_case(data)
