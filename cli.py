@@ -27,12 +27,13 @@ still holds the report, so ``audit replay``/``audit show`` recover it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -84,7 +85,38 @@ class Failed(click.ClickException):
 
 
 class _Group(click.Group):
-    """The root group: any :class:`TrdCdsError` a command lets through becomes :class:`Failed`."""
+    """The root group: any :class:`TrdCdsError` a command lets through becomes :class:`Failed`.
+
+    Command groups of the interop floor are registered lazily (``LAZY``): ``trd-cds --help``
+    lists them without importing them.
+    """
+
+    LAZY: ClassVar[dict[str, tuple[str, str, str]]] = {
+        # name: (module, attribute, short help)
+        "fhir": ("trd_cds.interop.fhir.cli", "fhir", "FHIR R4 in and out: cases from bundles."),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attribute, _ = self.LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [
+            (name, self.commands[name].get_short_help_str(limit=60))
+            if name in self.commands
+            else (name, self.LAZY[name][2])
+            for name in self.list_commands(ctx)
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
