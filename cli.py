@@ -267,8 +267,10 @@ def evaluate(
     settings_file: str | None,
     at: str | None,
 ) -> None:
-    """Evaluate case files (JSON/YAML), folders of them, or - for standard input."""
+    """Evaluate case files (JSON/YAML), FHIR R4 JSON (a Bundle or resource: recognised by
+    its resourceType), folders of them, or - for standard input."""
     from .engine.io import evaluate_each, make_output_dir, prepare_report, report_names
+    from .interop.readers import case_reader
     from .schemas.errors import OutputError
 
     when = _parse_at(at)
@@ -283,7 +285,9 @@ def evaluate(
     reports: list[str] = []
     try:
         with _progress(sources) as bar:
-            for source, case, outcome in evaluate_each(engine, bar, when):
+            for source, case, outcome in evaluate_each(
+                engine, bar, when, case_reader(when, engine.settings)
+            ):
                 if not isinstance(outcome, Exception):
                     report = outcome
                     try:

@@ -21,7 +21,7 @@ from ..rules.loader import Ruleset, load_ruleset
 from ..schemas.canonical import canonical_json, sha256, sha256_bytes
 from ..schemas.case import Case
 from ..schemas.errors import EvaluationError, TrdCdsError
-from ..schemas.report import DISCLAIMER, LAZY_PARTS, Report
+from ..schemas.report import DISCLAIMER, LAZY_PARTS, Report, rewrite_pointers
 from ..schemas.settings import Settings
 from .assessments import Assessment, assess
 from .explain import Context, build_index, derived_id
@@ -94,11 +94,21 @@ class Engine:
     def version(self) -> str:
         return self._version
 
-    def evaluate(self, case: Case | Mapping[str, Any], at: datetime) -> Report:
+    def evaluate(
+        self,
+        case: Case | Mapping[str, Any],
+        at: datetime,
+        *,
+        sources: Mapping[str, str] | None = None,
+    ) -> Report:
         """Evaluate one case as of ``at`` (timezone-aware; never read from the clock here).
 
         The decision (gates, recommendations, cautions, blocks, findings, provenance) is
         computed now; the condition-level trace and why-not when first asked for.
+
+        ``sources`` (for a case derived from other data, e.g. FHIR): case JSON pointer ->
+        where the value came from; every evidence pointer in the report is rewritten through
+        it, and the map is recorded in ``provenance.input_sources`` (so a replay reproduces it).
         """
         if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
             raise UsageError("evaluate(at=...) needs a timezone-aware datetime")
@@ -109,7 +119,7 @@ class Engine:
         try:
             ctx = Context(self._index, factset, derived, firings)
             outcome = apply(ctx)
-            data = self._decision(model, at, assessment, outcome)
+            data = self._decision(model, at, assessment, outcome, sources)
         except TrdCdsError:
             raise
         except Exception as exc:  # a bug in report building must still name the case
@@ -129,14 +139,22 @@ class Engine:
                     case_id=model.case_id,
                 ) from exc
             assert tuple(parts) == LAZY_PARTS
-            return parts
+            return parts if not sources else rewrite_pointers(parts, sources)
 
+        if sources:
+            data = rewrite_pointers(data, sources)
+            data["provenance"]["input_sources"] = dict(sorted(sources.items()))
         return Report(data, explain)
 
     # ------------------------------------------------------------------ report
 
     def _decision(
-        self, case: Case, at: datetime, assessment: Assessment, outcome: Outcome
+        self,
+        case: Case,
+        at: datetime,
+        assessment: Assessment,
+        outcome: Outcome,
+        sources: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         findings: list[dict[str, Any]] = [
             {
@@ -162,17 +180,16 @@ class Engine:
             )
         input_hash = case_input_hash(case)
         evaluated_at = at.isoformat()
-        report_id = sha256(
-            canonical_json(
-                [
-                    self._version,
-                    self.ruleset.content_hash,
-                    self._settings_hash,
-                    input_hash,
-                    evaluated_at,
-                ]
-            )
-        ).replace("sha256:", "rpt-")[:36]
+        identity: list[Any] = [
+            self._version,
+            self.ruleset.content_hash,
+            self._settings_hash,
+            input_hash,
+            evaluated_at,
+        ]
+        if sources:  # the same case from other data is another report
+            identity.append(dict(sorted(sources.items())))
+        report_id = sha256(canonical_json(identity)).replace("sha256:", "rpt-")[:36]
         return {
             "case_id": case.case_id,
             "gates": outcome.gates,

@@ -229,10 +229,10 @@ def _value_problem(value: Any) -> str:
 # --------------------------------------------------------------------------- text
 
 
-def decode(raw: bytes | bytearray | memoryview, source: str) -> str:
-    """UTF-8 text of at most :data:`MAX_CASE_BYTES` bytes, one leading BOM dropped."""
-    if len(raw) > MAX_CASE_BYTES:
-        raise too_large(source)
+def decode(raw: bytes | bytearray | memoryview, source: str, limit: int = MAX_CASE_BYTES) -> str:
+    """UTF-8 text of at most ``limit`` bytes, one leading BOM dropped."""
+    if len(raw) > limit:
+        raise too_large(source, limit)
     data = bytes(raw)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CaseError(source, [(WHOLE_INPUT, "UTF-16 text: save the case as UTF-8")])
@@ -246,11 +246,9 @@ def decode(raw: bytes | bytearray | memoryview, source: str) -> str:
     return text[1:] if text.startswith(_BOM) else text
 
 
-def too_large(source: str) -> CaseError:
-    return CaseError(
-        source,
-        [(WHOLE_INPUT, f"larger than {MAX_CASE_BYTES:,} bytes (MAX_CASE_BYTES); not a case")],
-    )
+def too_large(source: str, limit: int = MAX_CASE_BYTES) -> CaseError:
+    name = "MAX_CASE_BYTES" if limit == MAX_CASE_BYTES else "the input limit"
+    return CaseError(source, [(WHOLE_INPUT, f"larger than {limit:,} bytes ({name}); not a case")])
 
 
 def load_json(text: str, source: str) -> tuple[Any, Duplicates, bool]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,8 +87,8 @@ def _case_files(folder: Path) -> Iterator[Path]:
         # a linked folder is not walked; a linked *file* listed by os.walk is in filenames
 
 
-def read_bytes(path: Path, name: str) -> bytes:
-    """At most ``MAX_CASE_BYTES`` bytes of a regular file; anything else is a CaseError."""
+def read_bytes(path: Path, name: str, limit: int = MAX_CASE_BYTES) -> bytes:
+    """At most ``limit`` bytes of a regular file; anything else is a CaseError."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -103,10 +103,10 @@ def read_bytes(path: Path, name: str) -> bytes:
             raise CaseError(name, [(WHOLE_INPUT, "a folder, not a case file")])
         if not stat.S_ISREG(info.st_mode):
             raise CaseError(name, [(WHOLE_INPUT, "not a regular file (a device, FIFO or socket)")])
-        if info.st_size > MAX_CASE_BYTES:
-            raise too_large(name)
+        if info.st_size > limit:
+            raise too_large(name, limit)
         chunks: list[bytes] = []
-        left = MAX_CASE_BYTES + 1
+        left = limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 16))
             if not chunk:
@@ -118,8 +118,8 @@ def read_bytes(path: Path, name: str) -> bytes:
         raise CaseError(name, [(WHOLE_INPUT, f"cannot read: {exc.strerror}")]) from None
     finally:
         os.close(fd)
-    if len(data) > MAX_CASE_BYTES:  # the file grew while we read it
-        raise too_large(name)
+    if len(data) > limit:  # the file grew while we read it
+        raise too_large(name, limit)
     return data
 
 
@@ -145,8 +145,18 @@ def load_case(source: CaseSource | str | Path) -> Case:
     return parse_case_text(raw, source.name, "json" if suffix == ".json" else "yaml")
 
 
+#: Reads one source into a case and, for a case derived from other data (FHIR), the map of
+#: case pointers to where each value came from (see ``Engine.evaluate(sources=...)``).
+Reader = Callable[[CaseSource], tuple[Case, Mapping[str, str] | None]]
+
+
+def read_case(source: CaseSource) -> tuple[Case, Mapping[str, str] | None]:
+    """The default :data:`Reader`: a case file, nothing derived."""
+    return load_case(source), None
+
+
 def evaluate_each(
-    engine: Engine, sources: Iterable[CaseSource], at: datetime
+    engine: Engine, sources: Iterable[CaseSource], at: datetime, read: Reader = read_case
 ) -> Iterator[tuple[CaseSource, Case | None, Report | TrdCdsError]]:
     """Read and evaluate every source in turn: ``(source, case, report or error)``.
 
@@ -157,8 +167,8 @@ def evaluate_each(
     for source in sources:
         case: Case | None = None
         try:
-            case = load_case(source)
-            yield source, case, engine.evaluate(case, at=at)
+            case, input_sources = read(source)
+            yield source, case, engine.evaluate(case, at=at, sources=input_sources)
         except TrdCdsError as exc:
             yield source, case, exc
         except Exception as exc:  # a bug must not cost the rest of the batch

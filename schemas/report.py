@@ -153,6 +153,12 @@ class Provenance(_Out):
     )
     evaluated_at: str = Field(description="evaluation time passed in by the caller (ISO 8601)")
     conflict_policy: list[str]
+    input_sources: dict[str, str] | None = Field(
+        default=None,
+        description="for a case derived from other data (FHIR): case JSON pointer -> where its "
+        "value came from (e.g. 'Observation/abc#/valueQuantity/value'); every evidence pointer "
+        "in the report is rewritten through this map (nearest mapped ancestor)",
+    )
 
 
 DISCLAIMER = (
@@ -206,14 +212,15 @@ class Report:
 
     @classmethod
     def model_validate(cls, data: Any) -> Report:
-        """Validate report data (e.g. a stored report) against the schema."""
+        """Validate report data (e.g. a stored report) against the schema; the data is kept
+        as given, so a valid report's bytes survive the round trip."""
         document = ReportDocument.model_validate(data)
-        return cls(document.model_dump(mode="json"), document=document)
+        plain = data if isinstance(data, dict) else document.model_dump(mode="json")
+        return cls(plain, document=document)
 
     @classmethod
     def model_validate_json(cls, text: str | bytes) -> Report:
-        document = ReportDocument.model_validate_json(text)
-        return cls(document.model_dump(mode="json"), document=document)
+        return cls.model_validate(orjson.loads(text))
 
     @staticmethod
     def model_json_schema() -> dict[str, Any]:
@@ -304,3 +311,30 @@ class Report:
     @property
     def disclaimer(self) -> str:
         return self.document.disclaimer
+
+
+def rewrite_pointers(data: Any, sources: Mapping[str, str]) -> Any:
+    """A copy of report data whose every ``pointer`` is looked up in ``sources`` (a case JSON
+    pointer -> where its value came from), exactly or by its nearest mapped ancestor; pointers
+    with no mapped ancestor stay case pointers."""
+
+    def lookup(pointer: str) -> str:
+        p = pointer
+        while p:
+            found = sources.get(p)
+            if found:
+                return found
+            p = p.rsplit("/", 1)[0]
+        return pointer
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: (lookup(v) if k == "pointer" and isinstance(v, str) else walk(v))
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(data)

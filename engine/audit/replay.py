@@ -102,7 +102,9 @@ def replay_one(record: AuditRecord, engine: Engine) -> ReplayItem:
     try:
         old = record.report()
         at = datetime.fromisoformat(record.evaluated_at)
-        new = engine.evaluate(record.input_case(), at=at)
+        new = engine.evaluate(
+            record.input_case(), at=at, sources=record.provenance.get("input_sources")
+        )
     except (ValidationError, ValueError, TrdCdsError) as exc:
         return ReplayItem(*here, "error", f"cannot replay: {type(exc).__name__}: {exc}")
     config = tuple(config_changes(old.provenance, new.provenance))

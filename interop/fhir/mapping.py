@@ -18,6 +18,7 @@ from typing import Any
 from ...engine.core import parse_case
 from ...schemas.case import Case
 from ...schemas.errors import CaseError
+from ...schemas.report import rewrite_pointers
 from ...schemas.settings import Settings
 from .builder import Builder, DataNeeded, Derivation
 from .clinical import (
@@ -234,24 +235,6 @@ def rewrite_report_pointers(report: Any, provenance: Mapping[str, str]) -> Any:
     """A copy of a report (plain JSON data) whose evidence pointers point into the FHIR
     resources: every ``pointer`` (recommendation/block/caution/gate evidence, finding inputs,
     trace conditions, why-not) is looked up in the provenance map, exactly or by its nearest
-    ancestor; pointers FHIR did not supply stay case pointers."""
-
-    def lookup(pointer: str) -> str:
-        p = pointer
-        while p:
-            if provenance.get(p):
-                return provenance[p]
-            p = p.rsplit("/", 1)[0]
-        return pointer
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: (lookup(v) if k == "pointer" and isinstance(v, str) else walk(v))
-                for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(report)
+    ancestor; pointers FHIR did not supply stay case pointers. (``Engine.evaluate(...,
+    sources=provenance)`` does the same inside the engine and records the map.)"""
+    return rewrite_pointers(report, provenance)
