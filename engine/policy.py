@@ -5,18 +5,22 @@ maintenance, DESIGN.md #9):
    recommendations; the report lists the blocking rules and the recommendations they overrode.
 2. **Gates order first.** When ``safety_escalation_first`` is gated, the safety options
    (``urgent_crisis_referral``, ``safety_assessment_and_plan``, ``medical_assessment``) come
-   before everything, and every other recommendation except the rapid-response treatments
-   (``ect``, ``lorazepam_challenge``) is marked ``after_stabilisation``.
+   before everything, then the stabilisation itself (``schemas.options.acute_group``: the
+   psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, and ECT when a
+   rapid-response rule recommended it); every other recommendation is marked
+   ``after_stabilisation``.
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
    rationale, rules, evidence and citations of all of them are kept.
+4. **Cautions beside listed options.** A caution is reported only on an option that is
+   recommended (the rest stay in the trace), and each names its own rule.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..schemas.options import OPTION_RANK, RAPID_RESPONSE, SAFETY_FIRST, Option, Tier
+from ..schemas.options import OPTION_RANK, SAFETY_FIRST, Option, Tier, acute_group
 from ..schemas.rule import ActionKind, Strength
 from .explain import Context, chain, dedupe, firing_evidence, render_rationale
 
@@ -24,6 +28,8 @@ POLICY = (
     "block-beats-recommendation",
     "safety-gate-orders-safety-options-first",
     "order-by-tier-then-vocabulary",
+    "stabilisation-not-deferred",
+    "cautions-beside-listed-options",
 )
 
 Json = dict[str, Any]
@@ -121,14 +127,19 @@ def apply(ctx: Context) -> dict[str, Any]:
     ordered = sorted(
         (opt for opt in recs if opt not in blocks),
         key=lambda o: (
+            acute_group(o, recs[o]["own_rules"]) if safety_first else 0,
             Tier.safety if safety_first and o in SAFETY_FIRST else recs[o]["tier"],
             OPTION_RANK[o],
         ),
     )
-    caution_list = sorted(cautions.values(), key=lambda c: (OPTION_RANK[c["option"]], c["rules"]))
+    listed = set(ordered)
+    caution_list = sorted(
+        (c for c in cautions.values() if c["option"] in listed),
+        key=lambda c: (OPTION_RANK[c["option"]], c["rules"]),
+    )
     caution_text: dict[Option, list[str]] = {}
     for c in caution_list:
-        caution_text.setdefault(c["option"], []).append(c["rationale"])
+        caution_text.setdefault(c["option"], []).append(f"{c['rationale']} ({c['rules'][-1]})")
 
     recommendations = []
     for order, option in enumerate(ordered, start=1):
@@ -140,7 +151,7 @@ def apply(ctx: Context) -> dict[str, Any]:
                 "order": order,
                 "tier": Tier(tier).name,
                 "strength": e["strength"],
-                "after_stabilisation": safety_first and option not in RAPID_RESPONSE,
+                "after_stabilisation": safety_first and acute_group(option, e["own_rules"]) == 2,
                 "rationale": dedupe(e["rationale"]),
                 "rules": dedupe(e["rules"]),
                 "evidence": dedupe(e["evidence"]),

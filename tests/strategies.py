@@ -113,7 +113,8 @@ def episodes(draw: st.DrawFn) -> Json:
             {
                 "prior_episodes": st.none() | st.integers(0, 100),
                 "state": _enum(EpisodeState),
-                "severity": st.none() | _enum(Severity),
+                "baseline_severity": st.none() | _enum(Severity),
+                "current_severity": st.none() | _enum(Severity),
             }
         )
     )
@@ -339,7 +340,7 @@ def case_dicts(draw: st.DrawFn) -> Json:
         "episode": draw(episodes()),
     }
     optional: dict[str, st.SearchStrategy[Any]] = {
-        "schema_version": st.just("1"),
+        "schema_version": st.just("2"),
         "measurements": measurement_lists(),
         "antidepressant_trials": _lists(ad_trials, 5),
         "augmentations": _lists(augmentations(), 3),
@@ -602,7 +603,8 @@ _ENUM_FIELDS = frozenset(
         "sex",
         "primary",
         "state",
-        "severity",
+        "baseline_severity",
+        "current_severity",
         "instrument",
         "timepoint",
         "drug_class",
