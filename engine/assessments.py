@@ -7,8 +7,9 @@ Arithmetic that rules do badly (counts, staging scores, reductions, date windows
 * :func:`episode_section` — episode months, NICE chronicity (§11.1);
 * :func:`trials_section` — adequacy and failure counts (§2.1–§2.2, §10);
 * :func:`treatment_section` — augmentation, ECT, current medications (§11.7, NG222 1.13.9);
-* :func:`measurement_section` — score currency (§11.5), response/remission, the recorded
-  state and its conflicts, baseline vs current severity;
+* :func:`scores_section`, :func:`response_section`, :func:`severity_section` — score bands
+  and currency (§11.5), response/remission, the recorded state and its conflicts, baseline vs
+  current severity;
 * :func:`staging_section` — Maudsley Staging Method and Thase–Rush (§3);
 * :func:`risk_section` — C-SSRS level, PHQ-9 item 9, NSSI, whether risk was recorded at all
   (§6, §11.4);
@@ -85,7 +86,6 @@ class Assessment:
     ect_failed: list[bool] = field(default_factory=list)
     episode_months: int = 0
     risk: dict[str, Any] = field(default_factory=dict)
-    current_severity: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -652,10 +652,17 @@ class _Scored:
     currency: str
 
 
-def measurement_section(case: Case, at: date, settings: Settings, out: _Sheet) -> Severity | None:
-    """Score bands, currency, response status, the recorded state, severities (§2.3–§2.4,
-    §11.5). Returns the baseline severity (the MSM input)."""
-    ep = case.episode
+@dataclass(frozen=True)
+class Scores:
+    """The case's scores with their currency (§11.5)."""
+
+    by_key: dict[tuple[Instrument, Timepoint], _Scored]
+    #: current-timepoint scores that have a total, in instrument-priority order
+    current: list[_Scored]
+
+
+def scores_section(case: Case, at: date, settings: Settings, out: _Sheet) -> Scores:
+    """The band and currency of every score (§2.4, §11.5)."""
     max_days = settings.score_current_max_days
     by_key: dict[tuple[Instrument, Timepoint], _Scored] = {}
     for i, m in enumerate(case.measurements):
@@ -677,14 +684,22 @@ def measurement_section(case: Case, at: date, settings: Settings, out: _Sheet) -
             )
         )
 
-    # The deciding score: the first instrument in priority order with a current-enough
-    # current score. A stale or undated one is reported, never used (§11.5).
     scored_current = [
         by_key[(inst, Timepoint.current)]
         for inst in settings.instrument_priority
         if (inst, Timepoint.current) in by_key
         and by_key[(inst, Timepoint.current)].measurement.score is not None
     ]
+    return Scores(by_key, scored_current)
+
+
+def response_section(case: Case, at: date, settings: Settings, scores: Scores, out: _Sheet) -> None:
+    """Response status from the deciding score, the recorded state and their conflicts
+    (§2.3, §11.5). The deciding score is the first instrument in priority order with a
+    current-enough current score; a stale or undated one is reported, never used."""
+    ep = case.episode
+    max_days = settings.score_current_max_days
+    by_key, scored_current = scores.by_key, scores.current
     usable = [s for s in scored_current if s.currency == "current"]
     currency = (
         usable[0].currency if usable else (scored_current[0].currency if scored_current else "none")
@@ -757,6 +772,13 @@ def measurement_section(case: Case, at: date, settings: Settings, out: _Sheet) -
         f"response without remission, {source}",
     )
 
+
+def severity_section(case: Case, at: date, scores: Scores, out: _Sheet) -> Severity | None:
+    """Baseline severity (the MSM input, §3.2) and current severity (what severity-bound
+    options read: NG222 1.13.1 "severe depression"); returns the baseline severity."""
+    ep = case.episode
+    by_key = scores.by_key
+    state_input: Input = ("/episode/state", ep.state.value)
     # Baseline severity: clinician-rated, else the HAM-D17 crosswalk (§3.2, MSM input).
     baseline: Severity | None = ep.baseline_severity
     baseline_inputs: tuple[Input, ...] = ()
@@ -783,7 +805,7 @@ def measurement_section(case: Case, at: date, settings: Settings, out: _Sheet) -
         cur_inputs: tuple[Input, ...] = (("/episode/current_severity", current.value),)
         cur_detail = "clinician-rated now"
     else:
-        dated = [s for s in scored_current if s.currency == "current"]
+        dated = [s for s in scores.current if s.currency == "current"]
         latest = max(dated, key=lambda s: s.measurement.date or at, default=None)
         if latest is not None and latest.measurement.score is not None:
             current = band_severity(
@@ -1041,7 +1063,9 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
     )
     trials = trials_section(case, settings, out)
     treatment = treatment_section(case, trials, out)
-    baseline = measurement_section(case, at, settings, out)
+    scores = scores_section(case, at, settings, out)
+    response_section(case, at, settings, scores, out)
+    baseline = severity_section(case, at, scores, out)
     staging_section(case, months, baseline, trials, treatment, out)
     risk = risk_section(case, at, settings, out)
     conventions_section(case, settings, out)
@@ -1053,7 +1077,6 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
         ect_failed=treatment.ect_failed,
         episode_months=months,
         risk=risk,
-        current_severity=out.values["current_severity"],
     )
 
 
