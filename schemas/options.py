@@ -100,6 +100,12 @@ SAFETY_FIRST: frozenset[Option] = frozenset(
 )
 
 
+#: Options never deferred whatever rule recommended them (the safety options, ECT and the
+#: lorazepam challenge). Superseded by :func:`acute_group`, which defers ECT unless a
+#: rapid-response rule recommended it and keeps the stabilisation steps acute; kept so that
+#: code written against the earlier policy still imports.
+RAPID_RESPONSE: frozenset[Option] = SAFETY_FIRST | {Option.ect, Option.lorazepam_challenge}
+
 #: Stabilisation: part of acute management, so never deferred behind the safety gate and
 #: listed straight after the safety options: specialist referral and antidepressant +
 #: antipsychotic in psychotic depression (NG222 1.12.1–1.12.5, "these are the stabilisation",
