@@ -441,6 +441,12 @@ def scope_section(case: Case, settings: Settings, out: _Sheet) -> None:
         age,
         "NICE NG222 covers adults aged 18 and over; under 18 is outside the adult ladder (§11.2)",
     )
+    out.put(
+        "under_12",
+        case.patient.age < 12,
+        age,
+        "NICE NG134: antidepressants only from 12; ECT never at 5–11 (§11.2)",
+    )
     older = case.patient.age >= settings.older_age_years
     out.put("older_age", older, age, f"age ≥ {settings.older_age_years} (setting older_age_years)")
     dx = case.diagnosis

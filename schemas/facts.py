@@ -135,6 +135,7 @@ class AssessmentFact(_Fact):
     recurrent_episodes: bool
     older_age: bool
     under_18: bool
+    under_12: bool
     life_threatening: bool
     current_antidepressant: bool
     current_antimanic: bool

@@ -534,6 +534,8 @@ def _section_10_problems(
     if "ect" in recs:
         if under_18 and not life_threatening:
             yield "ect recommended under 18 without a life-threatening state (§11.2)"
+        if age < 12:
+            yield "ect recommended under 12 (never at 5-11, §11.2)"
         if (
             not f.get("severe")
             and not dx.get("psychotic_features")
@@ -541,6 +543,13 @@ def _section_10_problems(
             and not settings.get("ect_moderate_after_multiple_failures")
         ):
             yield "ect recommended for non-severe depression under the NICE default (§11.1)"
+    # Age scope (§11.2): antidepressants from 12 only.
+    for option in (
+        "complete_adequate_antidepressant_trial",
+        "antidepressant_switch_or_optimisation",
+    ):
+        if age < 12 and option in recs:
+            yield f"{option} recommended under 12 (§11.2)"
     # Age scope (§11.2).
     if under_18 != ("under_18_outside_adult_pathway" in gates):
         yield f"under-18 gate is {'under_18_outside_adult_pathway' in gates}, age {age}"
