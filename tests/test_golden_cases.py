@@ -580,6 +580,18 @@ def _section_10_problems(
         "safety_assessment_and_plan" not in recs
     ):
         yield "a positive risk screen needs safety_assessment_and_plan (§6.3)"
+    # Recent NSSI (§11.4): a safety assessment, without raising the C-SSRS level.
+    nssi = risk.get("nssi") or {}
+    last = nssi.get("last_date")
+    recent_nssi = (
+        (0 <= (at.date() - _as_date(last)).days <= 92)
+        if last is not None
+        else nssi.get("within_3_months")
+    )
+    if recent_nssi and "safety_assessment_and_plan" not in recs:
+        yield "recent non-suicidal self-injury needs safety_assessment_and_plan (§11.4)"
+    if recent_nssi and not cssrs and f.get("cssrs_level") is not None:
+        yield "NSSI must not create a C-SSRS level"
     # No suicide-risk data at all (§11.4): the gate, and the safety step first.
     no_data = (
         not cssrs and risk.get("clinician_judges_imminent_risk") is None and _item9(case) is None
