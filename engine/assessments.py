@@ -1,13 +1,27 @@
 """Derived assessments: small pure functions whose outputs become facts.
 
-Arithmetic that rules do badly (counts, staging scores, reductions) lives here. Every function
-returns :class:`Finding` objects that carry the value *and* the input values it was computed
-from, as JSON pointers into the case, so the report can show why. Nothing here reads the
-clock: the evaluation date is passed in.
+Arithmetic that rules do badly (counts, staging scores, reductions, date windows) lives here.
+:func:`assess` runs a handful of named sections over pure scoring functions:
+
+* :func:`scope_section` — diagnosis in scope, age scope (§11.2), life-threatening state;
+* :func:`episode_section` — episode months, NICE chronicity (§11.1);
+* :func:`trials_section` — adequacy and failure counts (§2.1–§2.2, §10);
+* :func:`treatment_section` — augmentation, ECT, current medications (§11.7, NG222 1.13.9);
+* :func:`scores_section`, :func:`response_section`, :func:`severity_section` — score bands
+  and currency (§11.5), response/remission, the recorded state and its conflicts, baseline vs
+  current severity;
+* :func:`staging_section` — Maudsley Staging Method and Thase–Rush (§3);
+* :func:`risk_section` — C-SSRS level, PHQ-9 item 9, NSSI, whether risk was recorded at all
+  (§6, §11.4);
+* :func:`conventions_section` — the named settings rules may depend on (§11.1–§11.3).
+
+Every output is a :class:`Finding` that carries the value *and* the input values it was
+computed from, as JSON pointers into the case, so the report can show why. Nothing here reads
+the clock: the evaluation date is passed in.
 
 Sources: ``shared/domain-reference.md`` §2 (adequacy, response, remission, severity), §3
-(Thase–Rush, Maudsley Staging Method), §6.2 (C-SSRS) and the §10 conventions; thresholds that
-are conventions come from :class:`~trd_cds.schemas.settings.Settings`.
+(Thase–Rush, Maudsley Staging Method), §6.2 (C-SSRS), the §10 conventions and §11; thresholds
+that are conventions come from :class:`~trd_cds.schemas.settings.Settings`.
 """
 
 from __future__ import annotations
@@ -17,6 +31,8 @@ from datetime import date
 from typing import Any
 
 from ..schemas.case import (
+    ANTIDEPRESSANT_CLASSES,
+    ANTIMANIC_CLASSES,
     Adherence,
     AntidepressantTrial,
     Case,
@@ -24,6 +40,7 @@ from ..schemas.case import (
     DrugClass,
     EctLaterality,
     EpisodeRef,
+    EpisodeState,
     Instrument,
     Measurement,
     PrimaryDiagnosis,
@@ -116,6 +133,8 @@ def assess_ad_trial(trial: AntidepressantTrial, index: int, settings: Settings) 
         issue = "previous_episode"
     elif trial.outcome is TrialOutcome.stopped_intolerance:
         issue = "stopped_intolerance"
+    elif trial.outcome is TrialOutcome.dropped_out:
+        issue = "dropped_out"
     elif trial.dose_adequate is None:
         issue = "dose_unknown"
     elif not trial.dose_adequate:
@@ -149,6 +168,8 @@ def assess_psychotherapy_trial(
         issue = "previous_episode"
     elif trial.outcome is TrialOutcome.stopped_intolerance:
         issue = "stopped_intolerance"
+    elif trial.outcome is TrialOutcome.dropped_out:
+        issue = "dropped_out"
     elif trial.sessions < settings.psychotherapy_min_sessions:
         issue = "too_few_sessions"
     elif trial.weeks < settings.psychotherapy_min_weeks:
@@ -169,6 +190,7 @@ _ISSUE_TEXT = {
     "too_short": "too short at an adequate dose",
     "adherence_not_good": "adherence not confirmed as good",
     "too_few_sessions": "too few sessions",
+    "dropped_out": "dropped out (neither a failure nor intolerance)",
 }
 
 
@@ -224,13 +246,40 @@ def hamd17_crosswalk(score: int) -> Severity:
     return Severity.subsyndromal
 
 
+_BAND_SEVERITY: dict[str, Severity] = {
+    "none": Severity.subsyndromal,
+    "minimal": Severity.subsyndromal,
+    "mild": Severity.mild,
+    "moderate": Severity.moderate,
+    "moderately_severe": Severity.moderate,
+    "severe": Severity.severe,
+    "very_severe": Severity.severe,
+}
+
+
+def band_severity(band: str) -> Severity:
+    """A score band as a clinician-style category (severe = a severe band, §2.4)."""
+    return _BAND_SEVERITY[band]
+
+
+def score_currency(measured: date | None, at: date, max_days: int) -> str:
+    """``current`` when measured within ``max_days`` before ``at`` (§11.5); ``undated``;
+    ``stale`` when older, or dated after the evaluation time (cannot be current as of it)."""
+    if measured is None:
+        return "undated"
+    age = (at - measured).days
+    return "current" if 0 <= age <= max_days else "stale"
+
+
 def response_status(
     baseline: Measurement | None, current: Measurement, settings: Settings
 ) -> tuple[str | None, float | None]:
     """(status, fractional reduction): remission from the current score alone (§2.3),
     response / partial / none from the reduction against baseline."""
+    if current.score is None:
+        return None, None
     reduction: float | None = None
-    if baseline is not None and baseline.score > 0:
+    if baseline is not None and baseline.score is not None and baseline.score > 0:
         reduction = round((baseline.score - current.score) / baseline.score, 4)
     if current.score <= settings.remission_max(current.instrument):
         return "remission", reduction
@@ -302,7 +351,33 @@ def thase_rush_stage(failed_classes: set[DrugClass], failed_bilateral_ect: bool)
     return stage
 
 
+#: Recorded episode states each response status agrees with; anything else is a conflict
+#: to show (§11.5: "never silently resolved"). ``partial_remission`` is compatible with any
+#: status short of remission.
+_STATE_AGREES: dict[str, frozenset[EpisodeState]] = {
+    "remission": frozenset({EpisodeState.remission}),
+    "response_without_remission": frozenset(
+        {EpisodeState.response_without_remission, EpisodeState.partial_remission}
+    ),
+    "partial_response": frozenset({EpisodeState.depressed, EpisodeState.partial_remission}),
+    "no_response": frozenset({EpisodeState.depressed, EpisodeState.partial_remission}),
+}
+
+
+def state_conflict(status: str | None, state: EpisodeState) -> bool:
+    """True when a score's response status contradicts the recorded episode state."""
+    return status is not None and state not in _STATE_AGREES[status]
+
+
 # --------------------------------------------------------------------------- risk
+
+
+def within_months(when: date, at: date, months: int) -> bool:
+    """``when`` falls on or after the date ``months`` calendar months before ``at``; safe in
+    year 1 (a window that starts before 0001-01-01 contains every date)."""
+    if at.year * 12 + (at.month - 1) - months < 12:
+        return True
+    return when >= months_before(at, months)
 
 
 def cssrs_level(cssrs: Cssrs, at: date, settings: Settings) -> tuple[str, bool | None]:
@@ -326,299 +401,536 @@ def cssrs_level(cssrs: Cssrs, at: date, settings: Settings) -> tuple[str, bool |
 # --------------------------------------------------------------------------- the whole case
 
 
-def assess(case: Case, at: date, settings: Settings) -> Assessment:
-    """Every derived value of ``case`` as of ``at``."""
-    findings: list[Finding] = []
+@dataclass
+class _Sheet:
+    """What the sections write: assessment-fact values and the findings that explain them."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def put(
+        self,
+        name: str,
+        value: Any,
+        inputs: tuple[Input, ...] = (),
+        detail: str | None = None,
+    ) -> None:
+        """A value rules can see (``assessment.<name>``) and its finding."""
+        self.values[name] = value
+        self.findings.append(Finding(name, value, inputs, detail=detail))
+
+    def note(self, finding: Finding) -> None:
+        """A finding only (per-item findings, context for the reader)."""
+        self.findings.append(finding)
+
+
+def _counted(prefix: str, idx: list[int]) -> tuple[Input, ...]:
+    return tuple((f"/{prefix}/{i}", "counted") for i in idx)
+
+
+def scope_section(case: Case, settings: Settings, out: _Sheet) -> None:
+    """Unipolar scope (§6.3), adults only (§11.2), older age, life-threatening state."""
     in_scope = case.diagnosis.primary is PrimaryDiagnosis.mdd
-    findings.append(
-        Finding(
-            "in_scope_unipolar",
-            in_scope,
-            (("/diagnosis/primary", case.diagnosis.primary.value),),
-            detail=None if in_scope else "the TRD ladder is for unipolar MDD (§6.3)",
-        )
+    out.put(
+        "in_scope_unipolar",
+        in_scope,
+        (("/diagnosis/primary", case.diagnosis.primary.value),),
+        None if in_scope else "the TRD ladder is for unipolar MDD (§6.3)",
+    )
+    age = (("/patient/age", case.patient.age),)
+    out.put(
+        "under_18",
+        case.patient.age < 18,
+        age,
+        "NICE NG222 covers adults aged 18 and over; under 18 is outside the adult ladder (§11.2)",
+    )
+    out.put(
+        "under_12",
+        case.patient.age < 12,
+        age,
+        "NICE NG134: antidepressants only from 12; ECT never at 5–11 (§11.2)",
+    )
+    older = case.patient.age >= settings.older_age_years
+    out.put("older_age", older, age, f"age ≥ {settings.older_age_years} (setting older_age_years)")
+    dx = case.diagnosis
+    out.put(
+        "life_threatening",
+        bool(dx.catatonic_features or dx.not_eating_or_drinking),
+        (
+            ("/diagnosis/catatonic_features", dx.catatonic_features),
+            ("/diagnosis/not_eating_or_drinking", dx.not_eating_or_drinking),
+        ),
+        "catatonia or not eating/drinking (§6.3)",
     )
 
-    # Episode duration
+
+def episode_section(case: Case, at: date, out: _Sheet) -> int:
+    """Completed months of the current episode and NICE chronicity; returns the months."""
     ep = case.episode
     if ep.onset_date is not None:
         months = completed_months(ep.onset_date, at)
-        findings.append(
-            Finding(
-                "episode_months",
-                months,
-                month_inputs_for(case, months),
-                detail=f"completed months from onset to {at.isoformat()}",
-            )
-        )
+        detail: str | None = f"completed months from onset to {at.isoformat()}"
     else:
         months = ep.duration_months or 0
-        findings.append(Finding("episode_months", months, (("/episode/duration_months", months),)))
+        detail = None
+    inputs = month_inputs_for(case, months)
+    out.note(Finding("episode_months", months, inputs, detail=detail))
+    out.put(
+        "chronic",
+        months >= 24,
+        inputs,
+        "at least 2 years (NICE NG222 'chronic depressive symptoms', §11.1); MSM's duration "
+        "band (> 24 months) is scored separately",
+    )
+    return months
 
-    # Trials
+
+@dataclass(frozen=True)
+class TrialSummary:
+    ad: list[TrialAssessment]
+    pt: list[TrialAssessment]
+    current_ad: list[int]
+    adequate_failed: list[int]
+    pt_failed: list[int]
+
+
+def trials_section(case: Case, settings: Settings, out: _Sheet) -> TrialSummary:
+    """Adequacy of every trial and the counts rules use (§2.1–§2.2, §10)."""
     ad = [assess_ad_trial(t, i, settings) for i, t in enumerate(case.antidepressant_trials)]
     pt = [
         assess_psychotherapy_trial(t, i, settings) for i, t in enumerate(case.psychotherapy_trials)
     ]
-    findings.extend(a.finding for a in ad)
-    findings.extend(a.finding for a in pt)
-    current_ad = [
-        (i, t, a)
-        for i, (t, a) in enumerate(zip(case.antidepressant_trials, ad, strict=True))
-        if t.episode is EpisodeRef.current
+    for a in (*ad, *pt):
+        out.note(a.finding)
+    ad_items = list(zip(case.antidepressant_trials, ad, strict=True))
+    pt_items = list(zip(case.psychotherapy_trials, pt, strict=True))
+    current_ad = [i for i, (t, _) in enumerate(ad_items) if t.episode is EpisodeRef.current]
+    current_pt = [i for i, (t, _) in enumerate(pt_items) if t.episode is EpisodeRef.current]
+    adequate_failed = [i for i in current_ad if ad[i].adequate and ad[i].failed]
+    inadequate_failed = [i for i in current_ad if not ad[i].adequate and ad[i].failed]
+    intolerance = [
+        i for i in current_ad if ad_items[i][0].outcome is TrialOutcome.stopped_intolerance
     ]
-    adequate_failed = [(i, t) for i, t, a in current_ad if a.adequate and a.failed]
-    inadequate_failed = [i for i, t, a in current_ad if not a.adequate and a.failed]
-    intolerance = [i for i, t, a in current_ad if t.outcome is TrialOutcome.stopped_intolerance]
-    pt_failed = [
-        i
-        for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
-        if a.adequate and a.failed
-    ]
-    pt_inadequate = [
-        i
-        for i, (t, a) in enumerate(zip(case.psychotherapy_trials, pt, strict=True))
-        if t.episode is EpisodeRef.current and not a.adequate
-    ]
+    dropped = [i for i in current_ad if ad_items[i][0].outcome is TrialOutcome.dropped_out]
+    pt_failed = [i for i, (_, a) in enumerate(pt_items) if a.adequate and a.failed]
+    pt_inadequate = [i for i in current_pt if not pt[i].adequate]
 
-    def trial_inputs(prefix: str, idx: list[int]) -> tuple[Input, ...]:
-        return tuple((f"/{prefix}/{i}", "counted") for i in idx)
-
-    n_failed = len(adequate_failed)
-    findings.append(
-        Finding(
-            "ad_trials_current_episode",
-            len(current_ad),
-            trial_inputs("antidepressant_trials", [i for i, _, _ in current_ad]),
-            detail="antidepressant trials recorded in the current episode",
+    ads = "antidepressant_trials"
+    pts = "psychotherapy_trials"
+    out.put(
+        "ad_trials_current_episode",
+        len(current_ad),
+        _counted(ads, current_ad),
+        "antidepressant trials recorded in the current episode",
+    )
+    out.put(
+        "adequate_failed_ad_trials",
+        len(adequate_failed),
+        _counted(ads, adequate_failed),
+        "adequate antidepressant trials in the current episode without response",
+    )
+    out.put(
+        "inadequate_failed_ad_trials",
+        len(inadequate_failed),
+        _counted(ads, inadequate_failed),
+        "current-episode trials that failed but were not adequate (pseudo-resistance)",
+    )
+    out.put(
+        "intolerance_ad_trials",
+        len(intolerance),
+        _counted(ads, intolerance),
+        "stopped early for intolerance: not failures",
+    )
+    out.put("adequate_failed_psychotherapy_trials", len(pt_failed), _counted(pts, pt_failed))
+    out.put("inadequate_psychotherapy_trials", len(pt_inadequate), _counted(pts, pt_inadequate))
+    failed_modality: dict[str, list[int]] = {
+        m: [] for m in ("cbt", "dbt", "psychodynamic", "ipt", "mbct", "act", "emdr")
+    }
+    for i in pt_failed:
+        modality = case.psychotherapy_trials[i].modality.value
+        if modality in failed_modality:
+            failed_modality[modality].append(i)
+    for modality, idx in failed_modality.items():
+        out.put(
+            f"{modality}_failed",
+            bool(idx),
+            _counted(pts, idx),
+            f"adequate {modality} trial failed in the current episode",
         )
-    )
-    findings.append(
-        Finding(
-            "adequate_failed_ad_trials",
-            n_failed,
-            trial_inputs("antidepressant_trials", [i for i, _ in adequate_failed]),
-            detail="adequate antidepressant trials in the current episode without response",
-        )
-    )
-    findings.append(
-        Finding(
-            "inadequate_failed_ad_trials",
-            len(inadequate_failed),
-            trial_inputs("antidepressant_trials", inadequate_failed),
-            detail="current-episode trials that failed but were not adequate (pseudo-resistance)",
-        )
-    )
-    findings.append(
-        Finding(
-            "intolerance_ad_trials",
-            len(intolerance),
-            trial_inputs("antidepressant_trials", intolerance),
-            detail="stopped early for intolerance: not failures",
-        )
-    )
-    findings.append(
-        Finding(
-            "adequate_failed_psychotherapy_trials",
-            len(pt_failed),
-            trial_inputs("psychotherapy_trials", pt_failed),
-        )
-    )
-    findings.append(
-        Finding(
-            "inadequate_psychotherapy_trials",
-            len(pt_inadequate),
-            trial_inputs("psychotherapy_trials", pt_inadequate),
-        )
-    )
-
-    # ECT and augmentation
-    ect_failed: list[bool] = []
-    bilateral_failed_idx: list[int] = []
-    ect_current: list[int] = []
-    for i, course in enumerate(case.ect_courses):
-        failed = course.episode is EpisodeRef.current and course.outcome in FAILED_OUTCOMES
-        ect_failed.append(failed)
-        if course.episode is EpisodeRef.current:
-            ect_current.append(i)
-        if failed and course.laterality is EctLaterality.bilateral:
-            bilateral_failed_idx.append(i)
-    aug_current = [i for i, a in enumerate(case.augmentations) if a.episode is EpisodeRef.current]
-    findings.append(
-        Finding("augmentation_used", bool(aug_current), trial_inputs("augmentations", aug_current))
-    )
-    findings.append(
-        Finding("ect_used", bool(ect_current), trial_inputs("ect_courses", ect_current))
-    )
-    failed_ect_idx = [i for i, f in enumerate(ect_failed) if f]
-    findings.append(
-        Finding("failed_ect", bool(failed_ect_idx), trial_inputs("ect_courses", failed_ect_idx))
-    )
-
-    # TRD notions (§2.1, §10)
-    trd_2 = in_scope and n_failed >= 2
-    inadequate_response = in_scope and (n_failed + len(pt_failed)) >= 1
+    in_scope = out.values["in_scope_unipolar"]
     scope_input = ("/diagnosis/primary", case.diagnosis.primary.value)
-    findings.append(
-        Finding(
-            "trd_2",
-            trd_2,
-            (scope_input, *trial_inputs("antidepressant_trials", [i for i, _ in adequate_failed])),
-            detail="≥2 adequate failed antidepressant trials in the current episode, unipolar MDD",
-        )
+    out.put(
+        "trd_2",
+        in_scope and len(adequate_failed) >= 2,
+        (scope_input, *_counted(ads, adequate_failed)),
+        "≥2 adequate failed antidepressant trials in the current episode, unipolar MDD",
     )
-    findings.append(
-        Finding(
-            "inadequate_response",
-            inadequate_response,
-            (
-                scope_input,
-                *trial_inputs("antidepressant_trials", [i for i, _ in adequate_failed]),
-                *trial_inputs("psychotherapy_trials", pt_failed),
-            ),
-            detail="the seed's notion (SEED L9): ≥1 adequate failed standard treatment",
-        )
+    out.put(
+        "inadequate_response",
+        in_scope and (len(adequate_failed) + len(pt_failed)) >= 1,
+        (scope_input, *_counted(ads, adequate_failed), *_counted(pts, pt_failed)),
+        "the seed's notion (SEED L9): ≥1 adequate failed standard treatment",
     )
+    not_counted = sorted(
+        {*inadequate_failed, *intolerance, *dropped},
+    )
+    out.put(
+        "treated_without_adequate_failure",
+        in_scope and not adequate_failed and not pt_failed and bool(not_counted or pt_inadequate),
+        (*_counted(ads, not_counted), *_counted(pts, pt_inadequate)),
+        "treated in this episode, but every trial was stopped for intolerance, dropped out "
+        "of or inadequate: no treatment has failed yet (NG222 1.9.1, 1.9.6)",
+    )
+    return TrialSummary(ad, pt, current_ad, adequate_failed, pt_failed)
 
-    # Measurements: per-instrument bands, response status from the priority instrument.
-    by_key = {(m.instrument, m.timepoint): (i, m) for i, m in enumerate(case.measurements)}
-    severe_now = False
-    for (inst, tp), (i, m) in sorted(by_key.items(), key=lambda kv: kv[1][0]):
-        band = severity_band(inst, m.score)
-        if tp is Timepoint.current and band in SEVERE_BANDS:
-            severe_now = True
-        findings.append(
+
+@dataclass(frozen=True)
+class TreatmentSummary:
+    ect_failed: list[bool]
+    ect_current: list[int]
+    bilateral_failed: list[int]
+    aug_current: list[int]
+
+
+def treatment_section(case: Case, trials: TrialSummary, out: _Sheet) -> TreatmentSummary:
+    """Augmentation and ECT in this episode, an ECT response, current medications."""
+    ect_failed: list[bool] = []
+    bilateral: list[int] = []
+    ect_current: list[int] = []
+    ect_responded: list[int] = []
+    for i, course in enumerate(case.ect_courses):
+        current = course.episode is EpisodeRef.current
+        failed = current and course.outcome in FAILED_OUTCOMES
+        ect_failed.append(failed)
+        if current:
+            ect_current.append(i)
+            if course.outcome in (
+                TrialOutcome.remission,
+                TrialOutcome.response_without_remission,
+            ):
+                ect_responded.append(i)
+        if failed and course.laterality is EctLaterality.bilateral:
+            bilateral.append(i)
+    aug_current = [i for i, a in enumerate(case.augmentations) if a.episode is EpisodeRef.current]
+    out.put("augmentation_used", bool(aug_current), _counted("augmentations", aug_current))
+    out.put("ect_used", bool(ect_current), _counted("ect_courses", ect_current))
+    failed_idx = [i for i, f in enumerate(ect_failed) if f]
+    out.put("failed_ect", bool(failed_idx), _counted("ect_courses", failed_idx))
+    out.put(
+        "ect_response",
+        bool(ect_responded),
+        _counted("ect_courses", ect_responded),
+        "a course of ECT in this episode led to response or remission (NG222 1.13.9)",
+    )
+    current_pt = [
+        i for i, t in enumerate(case.psychotherapy_trials) if t.episode is EpisodeRef.current
+    ]
+    out.put(
+        "any_treatment_current_episode",
+        bool(trials.current_ad or current_pt or ect_current or aug_current),
+        (
+            *_counted("antidepressant_trials", trials.current_ad),
+            *_counted("psychotherapy_trials", current_pt),
+            *_counted("ect_courses", ect_current),
+            *_counted("augmentations", aug_current),
+        ),
+        "any antidepressant, psychotherapy, ECT or augmentation in this episode",
+    )
+    meds = case.current_medications
+    ad_idx = [i for i, m in enumerate(meds) if m.drug_class in ANTIDEPRESSANT_CLASSES]
+    am_idx = [i for i, m in enumerate(meds) if m.drug_class in ANTIMANIC_CLASSES]
+    out.put(
+        "current_antidepressant",
+        bool(ad_idx),
+        tuple((f"/current_medications/{i}/drug_class", meds[i].drug_class.value) for i in ad_idx),
+        "an antidepressant among the current medications",
+    )
+    out.put(
+        "current_antimanic",
+        bool(am_idx),
+        tuple((f"/current_medications/{i}/drug_class", meds[i].drug_class.value) for i in am_idx),
+        "lithium, valproate or an antipsychotic among the current medications (§11.7)",
+    )
+    return TreatmentSummary(ect_failed, ect_current, bilateral, aug_current)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    index: int
+    measurement: Measurement
+    currency: str
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The case's scores with their currency (§11.5)."""
+
+    by_key: dict[tuple[Instrument, Timepoint], _Scored]
+    #: current-timepoint scores that have a total, in instrument-priority order
+    current: list[_Scored]
+
+
+def scores_section(case: Case, at: date, settings: Settings, out: _Sheet) -> Scores:
+    """The band and currency of every score (§2.4, §11.5)."""
+    max_days = settings.score_current_max_days
+    by_key: dict[tuple[Instrument, Timepoint], _Scored] = {}
+    for i, m in enumerate(case.measurements):
+        currency = score_currency(m.date, at, max_days)
+        by_key[(m.instrument, m.timepoint)] = _Scored(i, m, currency)
+        if m.score is None:
+            continue
+        band = severity_band(m.instrument, m.score)
+        detail = f"{m.instrument.value} {m.timepoint.value}"
+        if m.timepoint is Timepoint.current:
+            detail += f", {currency}"
+        out.note(
             Finding(
                 "severity_band",
                 band,
                 ((f"/measurements/{i}/score", m.score),),
                 subject=f"/measurements/{i}",
-                detail=f"{inst.value} {tp.value}",
+                detail=detail,
             )
         )
+
+    scored_current = [
+        by_key[(inst, Timepoint.current)]
+        for inst in settings.instrument_priority
+        if (inst, Timepoint.current) in by_key
+        and by_key[(inst, Timepoint.current)].measurement.score is not None
+    ]
+    return Scores(by_key, scored_current)
+
+
+def response_section(case: Case, at: date, settings: Settings, scores: Scores, out: _Sheet) -> None:
+    """Response status from the deciding score, the recorded state and their conflicts
+    (§2.3, §11.5). The deciding score is the first instrument in priority order with a
+    current-enough current score; a stale or undated one is reported, never used."""
+    ep = case.episode
+    max_days = settings.score_current_max_days
+    by_key, scored_current = scores.by_key, scores.current
+    usable = [s for s in scored_current if s.currency == "current"]
+    currency = (
+        usable[0].currency if usable else (scored_current[0].currency if scored_current else "none")
+    )
+    shown = usable[0] if usable else (scored_current[0] if scored_current else None)
     status: str | None = None
-    for inst in settings.instrument_priority:
-        cur = by_key.get((inst, Timepoint.current))
-        if cur is None:
-            continue
+    shown_status: str | None = None
+    status_inputs: tuple[Input, ...] = ()
+    if shown is not None:
+        inst = shown.measurement.instrument
         base = by_key.get((inst, Timepoint.baseline))
-        status, reduction = response_status(base[1] if base else None, cur[1], settings)
-        inputs: list[Input] = [(f"/measurements/{cur[0]}/score", cur[1].score)]
-        if base is not None:
-            inputs.insert(0, (f"/measurements/{base[0]}/score", base[1].score))
-        detail = f"{inst.value}" + (
+        shown_status, reduction = response_status(
+            base.measurement if base else None, shown.measurement, settings
+        )
+        ptr = f"/measurements/{shown.index}"
+        inputs: list[Input] = [(f"{ptr}/score", shown.measurement.score)]
+        if shown.measurement.date is not None:
+            inputs.append((f"{ptr}/date", shown.measurement.date.isoformat()))
+        if base is not None and base.measurement.score is not None:
+            inputs.insert(0, (f"/measurements/{base.index}/score", base.measurement.score))
+        status_inputs = tuple(inputs)
+        detail = inst.value + (
             f": {round(reduction * 100, 1)}% reduction" if reduction is not None else ""
         )
-        findings.append(Finding("response_status", status, tuple(inputs), detail=detail))
-        break
-    in_remission = status == "remission" if status is not None else (ep.state.value == "remission")
-    remission_inputs: tuple[Input, ...] = (
-        (("/episode/state", ep.state.value),) if status is None else ()
+        if shown.currency == "current":
+            status = shown_status
+            out.note(Finding("response_status", status, status_inputs, detail=detail))
+        else:
+            out.note(
+                Finding(
+                    "score_not_current",
+                    shown_status,
+                    status_inputs,
+                    detail=f"{detail}; {shown.currency} (not within "
+                    f"{max_days} days before {at.isoformat()}): shown, not used; re-measure",
+                )
+            )
+    out.values["response_status"] = status
+    out.put(
+        "score_currency",
+        currency,
+        status_inputs,
+        f"the deciding current score must be dated within {max_days} days before the "
+        "evaluation time (setting score_current_max_days, §11.5)",
     )
-    findings.append(
-        Finding(
-            "in_remission",
-            in_remission,
-            remission_inputs,
-            detail="from response_status" if status is not None else "from episode state",
-        )
+    state_input: Input = ("/episode/state", ep.state.value)
+    conflict = state_conflict(shown_status, ep.state)
+    out.put(
+        "state_conflict",
+        conflict,
+        (*status_inputs, state_input),
+        f"score says {shown_status}, recorded state is {ep.state.value}: shown, not resolved"
+        if conflict
+        else None,
+    )
+    in_remission = (
+        status == "remission" if status is not None else ep.state is EpisodeState.remission
+    )
+    responding = (
+        status == "response_without_remission"
+        if status is not None
+        else ep.state is EpisodeState.response_without_remission
+    )
+    source = "from the current score" if status is not None else "from the recorded episode state"
+    out.put("in_remission", in_remission, () if status is not None else (state_input,), source)
+    out.put(
+        "responding",
+        responding,
+        status_inputs if status is not None else (state_input,),
+        f"response without remission, {source}",
     )
 
-    # MSM severity category and overall severity.
-    severity: Severity | None = ep.severity
-    severity_inputs: tuple[Input, ...] = ()
-    if severity is not None:
-        severity_inputs = (("/episode/severity", severity.value),)
+
+def severity_section(case: Case, at: date, scores: Scores, out: _Sheet) -> Severity | None:
+    """Baseline severity (the MSM input, §3.2) and current severity (what severity-bound
+    options read: NG222 1.13.1 "severe depression"); returns the baseline severity."""
+    ep = case.episode
+    by_key = scores.by_key
+    state_input: Input = ("/episode/state", ep.state.value)
+    # Baseline severity: clinician-rated, else the HAM-D17 crosswalk (§3.2, MSM input).
+    baseline: Severity | None = ep.baseline_severity
+    baseline_inputs: tuple[Input, ...] = ()
+    if baseline is not None:
+        baseline_inputs = (("/episode/baseline_severity", baseline.value),)
     else:
         ham = by_key.get((Instrument.hamd17, Timepoint.baseline)) or by_key.get(
             (Instrument.hamd17, Timepoint.current)
         )
-        if ham is not None:
-            severity = hamd17_crosswalk(ham[1].score)
-            severity_inputs = ((f"/measurements/{ham[0]}/score", ham[1].score),)
-    severe = severe_now or severity is Severity.severe
-    findings.append(
-        Finding(
-            "severity",
-            severity.value if severity else None,
-            severity_inputs,
-            detail="clinician-rated, else HAM-D17 crosswalk (§3.2)",
-        )
-    )
-    findings.append(
-        Finding(
-            "severe",
-            severe,
-            severity_inputs,
-            detail="severe category, or a current score in a severe band (§2.4)",
-        )
+        if ham is not None and ham.measurement.score is not None:
+            baseline = hamd17_crosswalk(ham.measurement.score)
+            baseline_inputs = ((f"/measurements/{ham.index}/score", ham.measurement.score),)
+    out.put(
+        "baseline_severity",
+        baseline.value if baseline else None,
+        baseline_inputs,
+        "at episode baseline: clinician-rated, else HAM-D17 crosswalk (§3.2)",
     )
 
-    # Maudsley Staging Method (§3.2)
-    psychotic = bool(case.diagnosis.psychotic_features)
-    msm_total: int | None = None
-    msm_b: str | None = None
-    msm_detail: str
-    if not in_scope:
-        msm_detail = "not applicable: MSM is for unipolar depression"
-    elif n_failed == 0:
-        msm_detail = "not applicable: no adequate failed antidepressant trial"
-    elif severity is None and not psychotic:
-        msm_detail = "not computable: severity category missing"
+    # Current severity: clinician-rated now, else the band of the latest current-enough
+    # score, else (still depressed, nothing newer) the baseline severity carried forward.
+    current: Severity | None = ep.current_severity
+    if current is not None:
+        cur_inputs: tuple[Input, ...] = (("/episode/current_severity", current.value),)
+        cur_detail = "clinician-rated now"
     else:
-        sev_score = 5 if psychotic else _MSM_SEVERITY[severity]  # type: ignore[index]
+        dated = [s for s in scores.current if s.currency == "current"]
+        latest = max(dated, key=lambda s: s.measurement.date or at, default=None)
+        if latest is not None and latest.measurement.score is not None:
+            current = band_severity(
+                severity_band(latest.measurement.instrument, latest.measurement.score)
+            )
+            cur_inputs = (
+                (f"/measurements/{latest.index}/score", latest.measurement.score),
+                (f"/measurements/{latest.index}/date", (latest.measurement.date or at).isoformat()),
+            )
+            cur_detail = (
+                f"band of the latest current-enough score ({latest.measurement.instrument.value})"
+            )
+        elif ep.state is EpisodeState.depressed and baseline is not None:
+            current = baseline
+            cur_inputs = (*baseline_inputs, state_input)
+            cur_detail = "no current rating or current-enough score: baseline carried forward"
+        else:
+            cur_inputs = (state_input,)
+            cur_detail = "not recorded: no current rating or current-enough score"
+    out.put("current_severity", current.value if current else None, cur_inputs, cur_detail)
+    out.put(
+        "severe",
+        current is Severity.severe,
+        cur_inputs,
+        "current severity is severe (§2.4; NG222 1.13.1 'severe depression')",
+    )
+    return baseline
+
+
+def staging_section(
+    case: Case,
+    months: int,
+    baseline: Severity | None,
+    trials: TrialSummary,
+    treatment: TreatmentSummary,
+    out: _Sheet,
+) -> None:
+    """Maudsley Staging Method (§3.2) and Thase–Rush (§3.1)."""
+    in_scope = out.values["in_scope_unipolar"]
+    n_failed = len(trials.adequate_failed)
+    psychotic = bool(case.diagnosis.psychotic_features)
+    total: int | None = None
+    band: str | None = None
+    if not in_scope:
+        detail = "not applicable: MSM is for unipolar depression"
+    elif n_failed == 0:
+        detail = "not applicable: no adequate failed antidepressant trial"
+    elif baseline is None and not psychotic:
+        detail = "not computable: baseline severity category missing"
+    else:
+        sev_score = 5 if psychotic or baseline is None else _MSM_SEVERITY[baseline]
         parts = (
             msm_duration_score(months),
             sev_score,
             msm_ad_score(n_failed),
-            1 if aug_current else 0,
-            1 if ect_current else 0,
+            1 if treatment.aug_current else 0,
+            1 if treatment.ect_current else 0,
         )
-        msm_total = sum(parts)
-        msm_b = msm_band(msm_total)
-        msm_detail = (
+        total = sum(parts)
+        band = msm_band(total)
+        detail = (
             f"duration {parts[0]} + severity {parts[1]} + antidepressants {parts[2]} + "
             f"augmentation {parts[3]} + ECT {parts[4]}"
         )
-    msm_inputs: tuple[Input, ...] = (
+    scope_input = ("/diagnosis/primary", case.diagnosis.primary.value)
+    baseline_inputs = next(f.inputs for f in out.findings if f.name == "baseline_severity")
+    inputs: tuple[Input, ...] = (
         scope_input,
         *month_inputs_for(case, months),
-        *severity_inputs,
+        *baseline_inputs,
         ("/diagnosis/psychotic_features", case.diagnosis.psychotic_features),
-        *trial_inputs("antidepressant_trials", [i for i, _ in adequate_failed]),
-        *trial_inputs("augmentations", aug_current),
-        *trial_inputs("ect_courses", ect_current),
+        *_counted("antidepressant_trials", trials.adequate_failed),
+        *_counted("augmentations", treatment.aug_current),
+        *_counted("ect_courses", treatment.ect_current),
     )
-    findings.append(Finding("msm_total", msm_total, msm_inputs, detail=msm_detail))
-    findings.append(
-        Finding("msm_band", msm_b, msm_inputs, detail="mild 3–6, moderate 7–10, severe 11–15")
-    )
-
-    # Thase–Rush (§3.1)
+    out.put("msm_total", total, inputs, detail)
+    out.put("msm_band", band, inputs, "mild 3–6, moderate 7–10, severe 11–15")
     stage: int | None = None
+    trials_ad = case.antidepressant_trials
     if in_scope:
         stage = thase_rush_stage(
-            {t.drug_class for _, t in adequate_failed}, bool(bilateral_failed_idx)
+            {trials_ad[i].drug_class for i in trials.adequate_failed},
+            bool(treatment.bilateral_failed),
         )
-    findings.append(
-        Finding(
-            "thase_rush_stage",
-            stage,
-            (
-                scope_input,
-                *(
-                    (f"/antidepressant_trials/{i}/drug_class", t.drug_class.value)
-                    for i, t in adequate_failed
-                ),
-                *trial_inputs("ect_courses", bilateral_failed_idx),
+    out.put(
+        "thase_rush_stage",
+        stage,
+        (
+            scope_input,
+            *(
+                (f"/antidepressant_trials/{i}/drug_class", trials_ad[i].drug_class.value)
+                for i in trials.adequate_failed
             ),
-            detail="adequate failures by class; stage V needs failed bilateral ECT",
-        )
+            *_counted("ect_courses", treatment.bilateral_failed),
+        ),
+        "adequate failures by class; stage V needs failed bilateral ECT",
     )
 
-    # Risk (§6.2)
+
+_CSSRS_ITEMS = (
+    "wish_to_be_dead",
+    "active_suicidal_thoughts",
+    "method",
+    "intent",
+    "plan",
+    "behaviour",
+    "behaviour_within_3_months",
+)
+
+
+def risk_section(case: Case, at: date, settings: Settings, out: _Sheet) -> dict[str, Any]:
+    """C-SSRS level (§6.2), PHQ-9 item 9 (§6.1), NSSI and whether any suicide-risk data was
+    recorded at all (§11.4: absence of data is a finding, never "no risk")."""
     risk: dict[str, Any] = {}
     sr = case.suicide_risk
+    recorded_inputs: list[Input] = []
     if sr.cssrs is not None:
         level, recent = cssrs_level(sr.cssrs, at, settings)
         c = sr.cssrs
@@ -633,133 +945,145 @@ def assess(case: Case, at: date, settings: Settings) -> Assessment:
             behaviour_recent=recent,
         )
         cssrs_inputs: list[Input] = [
-            (f"/suicide_risk/cssrs/{name}", getattr(c, name))
-            for name in (
-                "wish_to_be_dead",
-                "active_suicidal_thoughts",
-                "method",
-                "intent",
-                "plan",
-                "behaviour",
-                "behaviour_within_3_months",
-            )
+            (f"/suicide_risk/cssrs/{name}", getattr(c, name)) for name in _CSSRS_ITEMS
         ]
         if c.last_behaviour_date is not None:
             cssrs_inputs.append(
                 ("/suicide_risk/cssrs/last_behaviour_date", c.last_behaviour_date.isoformat())
             )
-        findings.append(
+        out.note(
             Finding("cssrs_level", level, tuple(cssrs_inputs), detail="C-SSRS screener triage")
         )
+        recorded_inputs.append(("/suicide_risk/cssrs/wish_to_be_dead", c.wish_to_be_dead))
     risk["clinician_judges_imminent_risk"] = sr.clinician_judges_imminent_risk
-    phq_cur = by_key.get((Instrument.phq9, Timepoint.current))
-    if phq_cur is not None and phq_cur[1].item9 is not None:
-        risk["phq9_item9"] = phq_cur[1].item9
-
-    # Named criteria used by rules, computed here so thresholds stay settings (§10).
-    chronic = months > 24
-    findings.append(
+    if sr.clinician_judges_imminent_risk is not None:
+        recorded_inputs.append(
+            ("/suicide_risk/clinician_judges_imminent_risk", sr.clinician_judges_imminent_risk)
+        )
+    for i, m in enumerate(case.measurements):
+        if m.instrument is Instrument.phq9 and m.timepoint is Timepoint.current:
+            if m.item9 is None:
+                break
+            currency = score_currency(m.date, at, settings.score_current_max_days)
+            # A positive item 9 always counts (safe direction); an old "0" is no evidence
+            # that the person is not at risk now (§11.4, §11.5).
+            if m.item9 >= 1 or currency == "current":
+                risk["phq9_item9"] = m.item9
+                recorded_inputs.append((f"/measurements/{i}/item9", m.item9))
+            else:
+                out.note(
+                    Finding(
+                        "phq9_item9_not_current",
+                        m.item9,
+                        ((f"/measurements/{i}/item9", m.item9),),
+                        detail=f"PHQ-9 item 9 is {currency}: an old 0 does not rule out risk",
+                    )
+                )
+            break
+    recorded = bool(recorded_inputs)
+    risk["recorded"] = recorded
+    dx = case.diagnosis
+    risk["assessable"] = not (dx.catatonic_features or dx.mute)
+    out.note(
         Finding(
-            "chronic",
-            chronic,
-            month_inputs_for(case, months),
-            detail="episode longer than 24 months (MSM 'chronic', §3.2)",
+            "suicide_risk_assessable",
+            risk["assessable"],
+            (
+                ("/diagnosis/catatonic_features", dx.catatonic_features),
+                ("/diagnosis/mute", dx.mute),
+            ),
+            detail="a catatonic or mute person cannot be asked directly (§11.4)",
         )
     )
-    recurrent = (ep.prior_episodes or 0) >= settings.mbct_min_prior_episodes
-    findings.append(
+    out.note(
         Finding(
-            "recurrent_episodes",
-            recurrent,
-            (("/episode/prior_episodes", ep.prior_episodes),),
-            detail=f"≥{settings.mbct_min_prior_episodes} prior episodes (CG90, §5)",
+            "suicide_risk_recorded",
+            recorded,
+            tuple(recorded_inputs),
+            detail=None
+            if recorded
+            else "no C-SSRS, no current PHQ-9 item 9 and no clinician judgement (§11.4)",
         )
     )
-    older = case.patient.age >= settings.older_age_years
-    findings.append(
-        Finding(
-            "older_age",
-            older,
-            (("/patient/age", case.patient.age),),
-            detail=f"age ≥ {settings.older_age_years} (setting older_age_years)",
-        )
-    )
-    failed_modality: dict[str, list[int]] = {
-        m: [] for m in ("cbt", "dbt", "psychodynamic", "ipt", "mbct", "act", "emdr")
-    }
-    for i in pt_failed:
-        modality = case.psychotherapy_trials[i].modality.value
-        if modality in failed_modality:
-            failed_modality[modality].append(i)
-    for modality, idx in failed_modality.items():
-        findings.append(
+    if sr.nssi is not None:
+        n = sr.nssi
+        if n.last_date is not None:
+            nssi_recent: bool | None = within_months(n.last_date, at, settings.nssi_recent_months)
+            nssi_inputs: tuple[Input, ...] = (
+                ("/suicide_risk/nssi/last_date", n.last_date.isoformat()),
+            )
+        else:
+            nssi_recent = n.within_3_months
+            nssi_inputs = (("/suicide_risk/nssi/within_3_months", n.within_3_months),)
+        risk["nssi_recent"] = nssi_recent
+        out.note(
             Finding(
-                f"{modality}_failed",
-                bool(idx),
-                trial_inputs("psychotherapy_trials", idx),
-                detail=f"adequate {modality} trial failed in the current episode",
+                "nssi_recent",
+                nssi_recent,
+                nssi_inputs,
+                detail=f"non-suicidal self-injury within {settings.nssi_recent_months} months "
+                "(setting nssi_recent_months; does not raise the C-SSRS level, §11.4)",
             )
         )
+    return risk
 
-    any_treatment = bool(
-        current_ad
-        or any(t.episode is EpisodeRef.current for t in case.psychotherapy_trials)
-        or ect_current
-        or aug_current
+
+def conventions_section(case: Case, settings: Settings, out: _Sheet) -> None:
+    """Named settings rules depend on, as facts with their source (§11.1–§11.3)."""
+    out.put(
+        "ect_moderate_after_multiple_failures",
+        settings.ect_moderate_after_multiple_failures,
+        (),
+        "setting ect_moderate_after_multiple_failures: "
+        + (
+            "on, the VA/DoD 2022 reading (no severity bound)"
+            if settings.ect_moderate_after_multiple_failures
+            else "off, NICE NG222 1.13.1 (ECT for severe depression)"
+        ),
     )
-    findings.append(
-        Finding(
-            "any_treatment_current_episode",
-            any_treatment,
-            (
-                *trial_inputs("antidepressant_trials", [i for i, _, _ in current_ad]),
-                *trial_inputs(
-                    "psychotherapy_trials",
-                    [
-                        i
-                        for i, t in enumerate(case.psychotherapy_trials)
-                        if t.episode is EpisodeRef.current
-                    ],
-                ),
-                *trial_inputs("ect_courses", ect_current),
-                *trial_inputs("augmentations", aug_current),
-            ),
-            detail="any antidepressant, psychotherapy, ECT or augmentation in this episode",
-        )
+    age = case.patient.age
+    permitted = settings.adolescent_tms_adjunct and 15 <= age < 18
+    out.put(
+        "adolescent_tms_permitted",
+        permitted,
+        (("/patient/age", age),),
+        f"setting adolescent_tms_adjunct is {'on' if settings.adolescent_tms_adjunct else 'off'}"
+        " (adjunct at 15–21 for one device, FDA K231926, §11.2)",
+    )
+    out.put(
+        "esketamine_eu_cv_event_block",
+        settings.esketamine_eu_cv_event_block,
+        (),
+        "setting esketamine_eu_cv_event_block (EU SmPC 4.3: cardiovascular event within 6 weeks)",
     )
 
-    values: dict[str, Any] = {
-        "in_scope_unipolar": in_scope,
-        "ad_trials_current_episode": len(current_ad),
-        "adequate_failed_ad_trials": n_failed,
-        "inadequate_failed_ad_trials": len(inadequate_failed),
-        "intolerance_ad_trials": len(intolerance),
-        "adequate_failed_psychotherapy_trials": len(pt_failed),
-        "inadequate_psychotherapy_trials": len(pt_inadequate),
-        "any_treatment_current_episode": any_treatment,
-        "inadequate_response": inadequate_response,
-        "trd_2": trd_2,
-        "response_status": status,
-        "severity": severity.value if severity else None,
-        "severe": severe,
-        "msm_total": msm_total,
-        "msm_band": msm_b,
-        "thase_rush_stage": stage,
-        "augmentation_used": bool(aug_current),
-        "ect_used": bool(ect_current),
-        "failed_ect": bool(failed_ect_idx),
-        "in_remission": in_remission,
-        "chronic": chronic,
-        "recurrent_episodes": recurrent,
-        "older_age": older,
-        **{f"{m}_failed": bool(idx) for m, idx in failed_modality.items()},
-    }
+
+def assess(case: Case, at: date, settings: Settings) -> Assessment:
+    """Every derived value of ``case`` as of ``at`` (the evaluation date, passed in)."""
+    out = _Sheet()
+    scope_section(case, settings, out)
+    months = episode_section(case, at, out)
+    ep = case.episode
+    out.put(
+        "recurrent_episodes",
+        (ep.prior_episodes or 0) >= settings.mbct_min_prior_episodes,
+        (("/episode/prior_episodes", ep.prior_episodes),),
+        f"≥{settings.mbct_min_prior_episodes} prior episodes (CG90, §5)",
+    )
+    trials = trials_section(case, settings, out)
+    treatment = treatment_section(case, trials, out)
+    scores = scores_section(case, at, settings, out)
+    response_section(case, at, settings, scores, out)
+    baseline = severity_section(case, at, scores, out)
+    staging_section(case, months, baseline, trials, treatment, out)
+    risk = risk_section(case, at, settings, out)
+    conventions_section(case, settings, out)
     return Assessment(
-        values=values,
-        findings=findings,
-        ad_trials=ad,
-        psychotherapy_trials=pt,
-        ect_failed=ect_failed,
+        values=out.values,
+        findings=out.findings,
+        ad_trials=trials.ad,
+        psychotherapy_trials=trials.pt,
+        ect_failed=treatment.ect_failed,
         episode_months=months,
         risk=risk,
     )

@@ -80,11 +80,29 @@ def coverage_from_reports(reports: Iterable[tuple[str, Report]]) -> dict[str, li
     return {rule_id: sorted(names) for rule_id, names in sorted(fired.items())}
 
 
+def engine_for(engine: Engine, golden: GoldenCase) -> Engine:
+    """``engine``, or an engine over the same ruleset with the settings the golden case
+    overrides (its optional ``settings`` mapping, e.g. an opt-in convention of §11)."""
+    overrides = golden.document.get("settings")
+    if not overrides:
+        return engine
+    if not isinstance(overrides, Mapping):
+        raise CaseError(str(golden.path), [("/settings", "must be a mapping of setting names")])
+    settings = engine.settings.model_validate(
+        {**engine.settings.model_dump(), **overrides}, strict=False
+    )
+    return Engine(engine.ruleset, settings)
+
+
 def evaluate_golden_cases(
     engine: Engine, goldens: Iterable[GoldenCase]
 ) -> list[tuple[str, Report]]:
-    """(case name, report) for each golden case, evaluated at its own ``at``."""
-    return [(g.name, engine.evaluate(parse_case(g.case, str(g.path)), at=g.at)) for g in goldens]
+    """(case name, report) for each golden case, evaluated at its own ``at`` (with its own
+    settings overrides, if any)."""
+    return [
+        (g.name, engine_for(engine, g).evaluate(parse_case(g.case, str(g.path)), at=g.at))
+        for g in goldens
+    ]
 
 
 def golden_coverage(engine: Engine, directory: Path) -> dict[str, list[str]]:

@@ -159,7 +159,14 @@ def build_facts(case: Case, assessment: Assessment) -> FactSet:
             "duration_months": (assessment.episode_months, months_src),
             "prior_episodes": (case.episode.prior_episodes, Source("/episode/prior_episodes")),
             "state": (case.episode.state, Source("/episode/state")),
-            "severity": (case.episode.severity, Source("/episode/severity")),
+            "baseline_severity": (
+                case.episode.baseline_severity,
+                Source("/episode/baseline_severity"),
+            ),
+            "current_severity": (
+                case.episode.current_severity,
+                Source("/episode/current_severity"),
+            ),
         },
     )
 
@@ -168,6 +175,9 @@ def build_facts(case: Case, assessment: Assessment) -> FactSet:
         "phq9_item9": Source(finding="phq9_item9"),
         "clinician_judges_imminent_risk": Source("/suicide_risk/clinician_judges_imminent_risk"),
         "behaviour_recent": Source(finding="cssrs_level"),
+        "recorded": Source(finding="suicide_risk_recorded"),
+        "assessable": Source(finding="suicide_risk_assessable"),
+        "nssi_recent": Source(finding="nssi_recent"),
     }
     b.add(
         "risk",
@@ -185,6 +195,7 @@ def build_facts(case: Case, assessment: Assessment) -> FactSet:
         for i, m in enumerate(case.measurements):
             if m.instrument.value == "phq9" and m.timepoint.value == "current":
                 b.sources["risk"]["phq9_item9"] = Source(f"/measurements/{i}/item9")
+                break
 
     b.add(
         "assessment",

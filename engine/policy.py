@@ -5,11 +5,15 @@ maintenance, DESIGN.md #9):
    recommendations; the report lists the blocking rules and the recommendations they overrode.
 2. **Gates order first.** When ``safety_escalation_first`` is gated, the safety options
    (``urgent_crisis_referral``, ``safety_assessment_and_plan``, ``medical_assessment``) come
-   before everything, and every other recommendation except the rapid-response treatments
-   (``ect``, ``lorazepam_challenge``) is marked ``after_stabilisation``.
+   before everything, then the stabilisation itself (``schemas.options.acute_group``: the
+   psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, and ECT when a
+   rapid-response rule recommended it); every other recommendation is marked
+   ``after_stabilisation``.
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
    rationale, rules, evidence and citations of all of them are kept.
+4. **Cautions beside listed options.** A caution is reported only on an option that is
+   recommended (the rest stay in the trace), and each names its own rule.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..schemas.options import OPTION_RANK, RAPID_RESPONSE, SAFETY_FIRST, Option, Tier
+from ..schemas.options import OPTION_RANK, SAFETY_FIRST, Option, Tier, acute_group
 from ..schemas.rule import ActionKind, Strength
 from .explain import Context, EvidenceItem, evidence_json, unique, unique_evidence
 from .session import Firing
@@ -26,6 +30,8 @@ POLICY = (
     "block-beats-recommendation",
     "safety-gate-orders-safety-options-first",
     "order-by-tier-then-vocabulary",
+    "stabilisation-not-deferred",
+    "cautions-beside-listed-options",
 )
 
 Json = dict[str, Any]
@@ -126,13 +132,20 @@ def apply(ctx: Context) -> Outcome:
     def tier_of(option: Option) -> Tier:
         return Tier.safety if safety_first and option in SAFETY_FIRST else recs[option].tier
 
+    def acute(option: Option) -> int:
+        return acute_group(option, recs[option].own_rules) if safety_first else 0
+
     ordered = sorted(
-        (opt for opt in recs if opt not in blocks), key=lambda o: (tier_of(o), OPTION_RANK[o])
+        (opt for opt in recs if opt not in blocks),
+        key=lambda o: (acute(o), tier_of(o), OPTION_RANK[o]),
     )
+    listed = set(ordered)
     caution_list = []
     caution_text: dict[Option, list[str]] = {}
     for key in sorted(cautions, key=lambda k: (OPTION_RANK[k[0]], unique(cautions[k].rules))):
         option = key[0]
+        if option not in listed:
+            continue  # shown only beside listed options; the firing stays in the trace
         parts = cautions[key]
         caution_list.append(
             {
@@ -143,7 +156,8 @@ def apply(ctx: Context) -> Outcome:
                 "citations": unique(parts.citations),
             }
         )
-        caution_text.setdefault(option, []).append(caution_rationale[key])
+        rules = unique(parts.rules)
+        caution_text.setdefault(option, []).append(f"{caution_rationale[key]} ({rules[-1]})")
 
     recommendations = []
     for order, option in enumerate(ordered, start=1):
@@ -154,7 +168,7 @@ def apply(ctx: Context) -> Outcome:
                 "order": order,
                 "tier": tier_of(option).name,
                 "strength": e.strength.value,
-                "after_stabilisation": safety_first and option not in RAPID_RESPONSE,
+                "after_stabilisation": safety_first and acute(option) == 2,
                 "rationale": unique(e.rationale),
                 "rules": unique(e.rules),
                 "evidence": e.evidence_json(),

@@ -1,8 +1,14 @@
 """The case: the clinical facts one evaluation is about (input).
 
-Follows ``shared/domain-reference.md`` v1.0: §2 (trials, adequacy, response), §3 (staging
-inputs), §5 (therapy indications), §6 (C-SSRS screener, pathway-changing conditions) and the
-option vocabulary of §10.
+Follows ``shared/domain-reference.md`` v1.1: §2 (trials, adequacy, response), §3 (staging
+inputs), §5 (therapy indications), §6 (C-SSRS screener, pathway-changing conditions), the
+option vocabulary of §10 and the §11 additions (measurement dates, NSSI, current medications,
+age scope).
+
+Schema version 2 (this module) separates baseline from current severity, records current
+medications (drug, class, dose), PHQ-9 item 9 without a total, non-suicidal self-injury with a
+date, the psychotherapy outcome ``dropped_out`` and the episode state
+``response_without_remission``. Version-1 files are read through :func:`migrate_v1`.
 
 Every model is strict: unknown fields are rejected, ranges are enforced and cross-field rules
 (C-SSRS skip logic, PHQ-9 item 9 only on PHQ-9, pregnancy vs sex, ...) are checked, so a bad
@@ -21,7 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 #: Upper bounds on list lengths: they keep the fact-id vocabulary finite (and tested
 #: collision-free, see ``engine.facts``) and bound the work one case can cause.
@@ -65,8 +71,14 @@ class PrimaryDiagnosis(str, Enum):
 
 
 class EpisodeState(str, Enum):
+    """The clinician's recorded state of the current episode.
+
+    ``response_without_remission``: clearly better (response) but not well (v2).
+    """
+
     depressed = "depressed"
     partial_remission = "partial_remission"
+    response_without_remission = "response_without_remission"
     remission = "remission"
 
 
@@ -125,13 +137,18 @@ class Adherence(str, Enum):
 
 
 class TrialOutcome(str, Enum):
-    """Outcome of a treatment trial; §10 defines which count as failure."""
+    """Outcome of a treatment trial; §10 defines which count as failure.
+
+    ``dropped_out`` (v2): the person stopped attending or taking it for reasons other than
+    side effects; neither a failure nor intolerance, and never an adequate trial.
+    """
 
     no_response = "no_response"
     partial_response = "partial_response"
     response_without_remission = "response_without_remission"
     remission = "remission"
     stopped_intolerance = "stopped_intolerance"
+    dropped_out = "dropped_out"
     ongoing = "ongoing"
 
 
@@ -142,6 +159,39 @@ class AugmentationAgent(str, Enum):
     lamotrigine = "lamotrigine"
     second_antidepressant = "second_antidepressant"
     other = "other"
+
+
+class MedicationClass(str, Enum):
+    """Class of a current medication (v2): antidepressant classes as in :class:`DrugClass`,
+    plus the anti-manic agents of NICE CG185 and other psychotropics."""
+
+    ssri = "ssri"
+    snri = "snri"
+    tca = "tca"
+    maoi = "maoi"
+    other_antidepressant = "other_antidepressant"
+    lithium = "lithium"
+    valproate = "valproate"
+    antipsychotic = "antipsychotic"
+    lamotrigine = "lamotrigine"
+    benzodiazepine = "benzodiazepine"
+    other = "other"
+
+
+#: Current-medication classes that are antidepressants.
+ANTIDEPRESSANT_CLASSES = frozenset(
+    {
+        MedicationClass.ssri,
+        MedicationClass.snri,
+        MedicationClass.tca,
+        MedicationClass.maoi,
+        MedicationClass.other_antidepressant,
+    }
+)
+#: Anti-manic agents for the bipolar antidepressant-monotherapy check (§11.7).
+ANTIMANIC_CLASSES = frozenset(
+    {MedicationClass.lithium, MedicationClass.valproate, MedicationClass.antipsychotic}
+)
 
 
 class EctLaterality(str, Enum):
@@ -190,6 +240,9 @@ class Diagnosis(_Model):
     primary: PrimaryDiagnosis
     psychotic_features: bool | None = None
     catatonic_features: bool | None = None
+    mute: bool | None = Field(
+        default=None, description="Mute or otherwise unable to answer (v2): risk not assessable."
+    )
     not_eating_or_drinking: bool | None = None
 
 
@@ -204,8 +257,14 @@ class Episode(_Model):
         default=None, ge=0, le=100, description="Depressive episodes before the current one."
     )
     state: EpisodeState = EpisodeState.depressed
-    severity: Severity | None = Field(
-        default=None, description="Clinician-rated severity at episode baseline (MSM)."
+    baseline_severity: Severity | None = Field(
+        default=None,
+        description="Clinician-rated severity at episode baseline (MSM input). "
+        "Version 1 called it ``severity``.",
+    )
+    current_severity: Severity | None = Field(
+        default=None,
+        description="Clinician-rated severity now (v2); else the band of a current-enough score.",
     )
 
     @model_validator(mode="after")
@@ -218,9 +277,14 @@ class Episode(_Model):
 
 
 class Measurement(_Model):
+    """One rating-scale score. ``date`` is compared with the evaluation time (§11.5): an
+    undated or old "current" score never decides response or remission."""
+
     instrument: Instrument
     timepoint: Timepoint
-    score: int
+    score: int | None = Field(
+        default=None, description="Total score; may be omitted only for a PHQ-9 item 9 (v2)."
+    )
     date: LaxDate | None = None
     item9: int | None = Field(
         default=None, ge=0, le=3, description="PHQ-9 item 9 (thoughts of death/self-harm)."
@@ -228,15 +292,19 @@ class Measurement(_Model):
 
     @model_validator(mode="after")
     def _in_range(self) -> Measurement:
-        low, high = INSTRUMENT_RANGES[self.instrument]
-        if not low <= self.score <= high:
-            raise ValueError(
-                f"score {self.score} is outside the {self.instrument.value} range {low}–{high}"
-            )
+        if self.score is None:
+            if self.instrument is not Instrument.phq9 or self.item9 is None:
+                raise ValueError("score is required (only a PHQ-9 item 9 may stand alone)")
+        else:
+            low, high = INSTRUMENT_RANGES[self.instrument]
+            if not low <= self.score <= high:
+                raise ValueError(
+                    f"score {self.score} is outside the {self.instrument.value} range {low}–{high}"
+                )
         if self.item9 is not None:
             if self.instrument is not Instrument.phq9:
                 raise ValueError("item9 is only defined for phq9")
-            if self.item9 > self.score:
+            if self.score is not None and self.item9 > self.score:
                 raise ValueError("item9 cannot exceed the PHQ-9 total score")
         return self
 
@@ -281,6 +349,28 @@ class PsychotherapyTrial(_Model):
     episode: EpisodeRef = EpisodeRef.current
 
 
+class CurrentMedication(_Model):
+    """A medication the person takes now (v2)."""
+
+    drug: str = Field(min_length=1, max_length=80)
+    drug_class: MedicationClass
+    dose_mg_per_day: float | None = Field(default=None, gt=0, le=10000)
+
+
+class Nssi(_Model):
+    """Non-suicidal self-injury (v2; §11.4). Self-harm irrespective of purpose (NG225); it
+    triggers a safety assessment but does not raise the C-SSRS level."""
+
+    last_date: LaxDate | None = None
+    within_3_months: bool | None = None
+
+    @model_validator(mode="after")
+    def _timed(self) -> Nssi:
+        if self.last_date is None and self.within_3_months is None:
+            raise ValueError("non-suicidal self-injury: give last_date or within_3_months")
+        return self
+
+
 class Cssrs(_Model):
     """C-SSRS screener (§6.2). Items 1–5 refer to the past month."""
 
@@ -315,8 +405,11 @@ class Cssrs(_Model):
 
 
 class SuicideRisk(_Model):
+    """Suicide-risk data. All absent means *not recorded* (§11.4), never "no risk"."""
+
     cssrs: Cssrs | None = None
     clinician_judges_imminent_risk: bool | None = None
+    nssi: Nssi | None = Field(default=None, description="Non-suicidal self-injury (v2).")
 
 
 class Comorbidities(_Model):
@@ -331,6 +424,11 @@ class Comorbidities(_Model):
         default=None, description="Significant physical illness relevant to ECT anaesthesia."
     )
     seizure_history: bool | None = None
+    physical_condition_may_explain_symptoms: bool | None = Field(
+        default=None,
+        description="A physical illness or medication that may cause or maintain the "
+        "depression or limit response (v2; NG222 1.4.1, 1.9.2).",
+    )
 
 
 class ClinicalFeatures(_Model):
@@ -347,6 +445,9 @@ class ClinicalFeatures(_Model):
     values_disengagement: bool | None = None
     unresolved_trauma_memories: bool | None = None
     prior_good_ect_response: bool | None = None
+    significant_weight_loss: bool | None = Field(
+        default=None, description="Significant weight loss in this episode (v2)."
+    )
 
 
 class Contraindications(_Model):
@@ -359,6 +460,11 @@ class Contraindications(_Model):
     aneurysmal_vascular_disease: bool | None = None
     arteriovenous_malformation: bool | None = None
     intracerebral_haemorrhage_history: bool | None = None
+    cardiovascular_event_within_6_weeks: bool | None = Field(
+        default=None,
+        description="Cardiovascular event (incl. myocardial infarction) in the last 6 weeks "
+        "(v2; EU esketamine SmPC 4.3).",
+    )
 
 
 class Preferences(_Model):
@@ -379,7 +485,7 @@ class Psychosocial(_Model):
 class Case(_Model):
     """One patient case: the complete input of one evaluation."""
 
-    schema_version: Literal["1"] = "1"
+    schema_version: Literal["2"] = "2"
     case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
     patient: Patient
     diagnosis: Diagnosis
@@ -399,6 +505,14 @@ class Case(_Model):
     contraindications: Contraindications = Contraindications()
     preferences: Preferences = Preferences()
     psychosocial: Psychosocial = Psychosocial()
+    current_medications: list[CurrentMedication] = Field(
+        default_factory=list, max_length=MAX_TRIALS, description="Medications taken now (v2)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: object) -> object:
+        return migrate(data)
 
     @field_validator("measurements")
     @classmethod
@@ -418,3 +532,30 @@ class Case(_Model):
             if base and cur and base.date and cur.date and base.date > cur.date:
                 raise ValueError(f"{inst.value} baseline date is after the current date")
         return measurements
+
+
+def migrate_v1(data: dict[str, object]) -> dict[str, object]:
+    """A version-1 case as version 2: ``episode.severity`` (documented as the baseline
+    severity) becomes ``episode.baseline_severity``; nothing else changed shape."""
+    out = dict(data)
+    out["schema_version"] = SCHEMA_VERSION
+    episode = out.get("episode")
+    if isinstance(episode, dict) and "severity" in episode:
+        episode = dict(episode)
+        if "baseline_severity" in episode:
+            raise ValueError("episode: give severity (v1) or baseline_severity (v2), not both")
+        episode["baseline_severity"] = episode.pop("severity")
+        out["episode"] = episode
+    return out
+
+
+def migrate(data: object) -> object:
+    """Bring case data to the current schema version. A missing ``schema_version`` is read as
+    version 1 (the only version without the field being required to say so); version-1 data
+    that uses no renamed field is also valid version 2."""
+    if not isinstance(data, dict):
+        return data
+    version = data.get("schema_version", "1")
+    if version == "1":
+        return migrate_v1(data)
+    return data

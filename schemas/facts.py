@@ -25,6 +25,8 @@ Gate = Literal[
     "catatonia_or_life_threatening",
     "bipolar_out_of_scope",
     "perinatal",
+    "suicide_risk_not_recorded",
+    "under_18_outside_adult_pathway",
 ]
 
 EpisodeRefL = Literal["current", "previous"]
@@ -34,6 +36,7 @@ OutcomeL = Literal[
     "response_without_remission",
     "remission",
     "stopped_intolerance",
+    "dropped_out",
     "ongoing",
 ]
 SeverityL = Literal["subsyndromal", "mild", "moderate", "severe"]
@@ -46,6 +49,7 @@ AdequacyIssueL = Literal[
     "duration_unknown",
     "adherence_not_good",
     "too_few_sessions",
+    "dropped_out",
 ]
 
 
@@ -66,6 +70,7 @@ class DiagnosisFact(_Fact):
     primary: Literal["mdd", "bipolar", "other"]
     psychotic_features: bool | None = None
     catatonic_features: bool | None = None
+    mute: bool | None = None
     not_eating_or_drinking: bool | None = None
 
 
@@ -73,8 +78,9 @@ class EpisodeFact(_Fact):
     type: Literal["episode"]
     duration_months: int
     prior_episodes: int | None = None
-    state: Literal["depressed", "partial_remission", "remission"]
-    severity: SeverityL | None = None
+    state: Literal["depressed", "partial_remission", "response_without_remission", "remission"]
+    baseline_severity: SeverityL | None = None
+    current_severity: SeverityL | None = None
 
 
 class RiskFact(_Fact):
@@ -89,6 +95,9 @@ class RiskFact(_Fact):
     plan: bool | None = None
     behaviour: bool | None = None
     behaviour_recent: bool | None = None
+    recorded: bool
+    assessable: bool
+    nssi_recent: bool | None = None
 
 
 class AssessmentFact(_Fact):
@@ -104,11 +113,16 @@ class AssessmentFact(_Fact):
     inadequate_psychotherapy_trials: int
     any_treatment_current_episode: bool
     inadequate_response: bool
+    treated_without_adequate_failure: bool
     trd_2: bool
     response_status: (
         Literal["remission", "response_without_remission", "partial_response", "no_response"] | None
     ) = None
-    severity: SeverityL | None = None
+    score_currency: Literal["current", "stale", "undated", "none"]
+    state_conflict: bool
+    responding: bool
+    baseline_severity: SeverityL | None = None
+    current_severity: SeverityL | None = None
     severe: bool
     msm_total: int | None = None
     msm_band: Literal["mild", "moderate", "severe"] | None = None
@@ -120,6 +134,15 @@ class AssessmentFact(_Fact):
     chronic: bool
     recurrent_episodes: bool
     older_age: bool
+    under_18: bool
+    under_12: bool
+    life_threatening: bool
+    current_antidepressant: bool
+    current_antimanic: bool
+    ect_response: bool
+    ect_moderate_after_multiple_failures: bool
+    adolescent_tms_permitted: bool
+    esketamine_eu_cv_event_block: bool
     cbt_failed: bool
     dbt_failed: bool
     psychodynamic_failed: bool
@@ -140,6 +163,7 @@ class ComorbidityFact(_Fact):
     chronic_pain_or_illness: bool | None = None
     medical_comorbidity: bool | None = None
     seizure_history: bool | None = None
+    physical_condition_may_explain_symptoms: bool | None = None
 
 
 class FeaturesFact(_Fact):
@@ -155,6 +179,7 @@ class FeaturesFact(_Fact):
     values_disengagement: bool | None = None
     unresolved_trauma_memories: bool | None = None
     prior_good_ect_response: bool | None = None
+    significant_weight_loss: bool | None = None
 
 
 class ContraindicationFact(_Fact):
@@ -166,6 +191,7 @@ class ContraindicationFact(_Fact):
     aneurysmal_vascular_disease: bool | None = None
     arteriovenous_malformation: bool | None = None
     intracerebral_haemorrhage_history: bool | None = None
+    cardiovascular_event_within_6_weeks: bool | None = None
 
 
 class PreferenceFact(_Fact):

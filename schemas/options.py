@@ -99,10 +99,52 @@ SAFETY_FIRST: frozenset[Option] = frozenset(
     {Option.urgent_crisis_referral, Option.safety_assessment_and_plan, Option.medical_assessment}
 )
 
-#: Options that are part of the rapid response itself, so never deferred until after
-#: stabilisation: ECT where a rapid response is needed and the lorazepam challenge for
-#: catatonia (NICE NG222 1.13.1; §6.3).
+
+#: Options never deferred whatever rule recommended them (the safety options, ECT and the
+#: lorazepam challenge). Superseded by :func:`acute_group`, which defers ECT unless a
+#: rapid-response rule recommended it and keeps the stabilisation steps acute; kept so that
+#: code written against the earlier policy still imports.
 RAPID_RESPONSE: frozenset[Option] = SAFETY_FIRST | {Option.ect, Option.lorazepam_challenge}
+
+#: Stabilisation: part of acute management, so never deferred behind the safety gate and
+#: listed straight after the safety options: specialist referral and antidepressant +
+#: antipsychotic in psychotic depression (NG222 1.12.1–1.12.5, "these are the stabilisation",
+#: §11.6), the bipolar pathway incl. the antidepressant-monotherapy review (§11.7), perinatal
+#: input (§6.3) and the lorazepam challenge for catatonia.
+STABILISATION: frozenset[Option] = frozenset(
+    {
+        Option.specialist_mental_health_referral,
+        Option.antidepressant_plus_antipsychotic,
+        Option.bipolar_disorder_pathway,
+        Option.perinatal_specialist_input,
+        Option.lorazepam_challenge,
+    }
+)
+
+#: Rules that recommend ECT *because a rapid response is needed* (NG222 1.13.1). ECT is
+#: exempt from deferral under the safety gate only when one of these recommended it, not when
+#: e.g. the "multiple failures" rule did (issue 8 point 5).
+RAPID_RESPONSE_RULES: frozenset[str] = frozenset(
+    {"pathway.life_threatening_ect", "neuromod.ect_rapid_response_for_suicide_risk"}
+)
+
+
+def acute_group(option: Option, recommended_by: list[str] | tuple[str, ...]) -> int:
+    """Where an option stands while ``safety_escalation_first`` is gated: 0 the safety
+    options, 1 the stabilisation itself (not deferred), 2 deferred until after stabilisation.
+
+    ``recommended_by`` are the refs (``id@version``) of the rules that recommended it.
+    """
+    if option in SAFETY_FIRST:
+        return 0
+    if option in STABILISATION:
+        return 1
+    if option is Option.ect and any(
+        ref.partition("@")[0] in RAPID_RESPONSE_RULES for ref in recommended_by
+    ):
+        return 1
+    return 2
+
 
 #: Vocabulary order, used as the tie-break inside a tier.
 OPTION_RANK: dict[Option, int] = {opt: i for i, opt in enumerate(Option)}

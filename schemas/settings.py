@@ -1,7 +1,7 @@
 """Evaluation settings: every threshold that is a convention, by name.
 
-Defaults are the project conventions of ``shared/domain-reference.md`` §10 (and the §2
-sources they rest on). Each field says where its default comes from; ``[C]`` marks a project
+Defaults are the project conventions of ``shared/domain-reference.md`` §10 and §11 (and the
+§2 sources they rest on). Each field says where its default comes from; ``[C]`` marks a project
 convention rather than a published standard. The settings used, and their hash, are recorded in
 every report's provenance.
 """
@@ -78,6 +78,38 @@ class Settings(BaseModel):
         ge=1,
         le=24,
         description="Suicidal behaviour within this many months is high risk (C-SSRS triage).",
+    )
+
+    score_current_max_days: int = Field(
+        default=28,
+        ge=1,
+        le=365,
+        description="[C] §11.5: a 'current' score older than this many days before the "
+        "evaluation time, or undated, never sets response, remission or non-response "
+        "(strict 14, lenient 56; NG222 1.4.3, 1.5.1, 1.9.1 review at 2–4 weeks).",
+    )
+    nssi_recent_months: int = Field(
+        default=3,
+        ge=1,
+        le=24,
+        description="[C] §11.4: non-suicidal self-injury this recent triggers a safety "
+        "assessment (does not raise the C-SSRS level).",
+    )
+    ect_moderate_after_multiple_failures: bool = Field(
+        default=False,
+        description="[C] §11.1: off (default) follows NICE NG222 1.13.1, ECT for severe "
+        "depression only; on follows the VA/DoD 2022 reading (poor response to multiple "
+        "antidepressants, no severity bound).",
+    )
+    adolescent_tms_adjunct: bool = Field(
+        default=False,
+        description="[C] §11.2: allow TMS as an adjunct at ages 15–17 (one device, FDA "
+        "510(k) K231926, 2024); off by default: TMS is blocked under 18.",
+    )
+    esketamine_eu_cv_event_block: bool = Field(
+        default=False,
+        description="[C] §11.3: block esketamine after a cardiovascular event within 6 "
+        "weeks (EU SmPC 4.3; not in the US label).",
     )
 
     def remission_max(self, instrument: Instrument) -> int:

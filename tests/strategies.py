@@ -31,6 +31,7 @@ from trd_cds.schemas.case import (
     EpisodeRef,
     EpisodeState,
     Instrument,
+    MedicationClass,
     PersonalityDisorder,
     PrimaryDiagnosis,
     PsychotherapyModality,
@@ -102,7 +103,7 @@ def patients(draw: st.DrawFn) -> Json:
 diagnoses = st.builds(
     lambda primary, rest: {"primary": primary, **rest},
     _enum(PrimaryDiagnosis),
-    _tri_section("psychotic_features", "catatonic_features", "not_eating_or_drinking"),
+    _tri_section("psychotic_features", "catatonic_features", "mute", "not_eating_or_drinking"),
 )
 
 
@@ -113,7 +114,8 @@ def episodes(draw: st.DrawFn) -> Json:
             {
                 "prior_episodes": st.none() | st.integers(0, 100),
                 "state": _enum(EpisodeState),
-                "severity": st.none() | _enum(Severity),
+                "baseline_severity": st.none() | _enum(Severity),
+                "current_severity": st.none() | _enum(Severity),
             }
         )
     )
@@ -154,6 +156,9 @@ def measurement_lists(draw: st.DrawFn) -> list[Json]:
             m["date"] = when.isoformat()
         if instrument == "phq9" and draw(st.booleans()):
             m["item9"] = draw(st.integers(0, min(3, score)))
+            if draw(st.integers(0, 4)) == 0:  # v2: item 9 recorded without a total
+                del m["score"]
+                m["item9"] = draw(st.integers(0, 3))
         out.append(m)
     return draw(st.permutations(out))
 
@@ -276,8 +281,31 @@ def cssrs(draw: st.DrawFn) -> Json:
     return out
 
 
+@st.composite
+def nssi(draw: st.DrawFn) -> Json:
+    """Non-suicidal self-injury (v2): a date, the window flag, or both."""
+    timing = draw(st.sampled_from(["flag", "date", "both"]))
+    out: Json = {}
+    if timing in ("flag", "both"):
+        out["within_3_months"] = draw(st.booleans())
+    if timing in ("date", "both"):
+        out["last_date"] = draw(iso_dates)
+    return out
+
+
 suicide_risks = _section(
-    {"cssrs": st.none() | cssrs(), "clinician_judges_imminent_risk": tri_state}
+    {
+        "cssrs": st.none() | cssrs(),
+        "clinician_judges_imminent_risk": tri_state,
+        "nssi": st.none() | nssi(),
+    }
+)
+
+current_medications = st.builds(
+    lambda drug, cls, rest: {"drug": drug, "drug_class": cls, **rest},
+    drug_names,
+    _enum(MedicationClass),
+    _section({"dose_mg_per_day": st.none() | st.floats(0.5, 3000) | st.integers(1, 3000)}),
 )
 
 comorbidities = _section(
@@ -293,6 +321,7 @@ comorbidities = _section(
                 "chronic_pain_or_illness",
                 "medical_comorbidity",
                 "seizure_history",
+                "physical_condition_may_explain_symptoms",
             )
         },
         "personality_disorder": st.none() | _enum(PersonalityDisorder),
@@ -311,6 +340,7 @@ clinical_features = _tri_section(
     "values_disengagement",
     "unresolved_trauma_memories",
     "prior_good_ect_response",
+    "significant_weight_loss",
 )
 contraindications = _tri_section(
     "metal_in_or_near_head",
@@ -320,6 +350,7 @@ contraindications = _tri_section(
     "aneurysmal_vascular_disease",
     "arteriovenous_malformation",
     "intracerebral_haemorrhage_history",
+    "cardiovascular_event_within_6_weeks",
 )
 preferences = _tri_section("declines_medication", "declines_ect", "prefers_psychotherapy")
 psychosocial = _tri_section("grief", "role_transition", "interpersonal_dispute", "social_isolation")
@@ -339,7 +370,7 @@ def case_dicts(draw: st.DrawFn) -> Json:
         "episode": draw(episodes()),
     }
     optional: dict[str, st.SearchStrategy[Any]] = {
-        "schema_version": st.just("1"),
+        "schema_version": st.just("2"),
         "measurements": measurement_lists(),
         "antidepressant_trials": _lists(ad_trials, 5),
         "augmentations": _lists(augmentations(), 3),
@@ -351,6 +382,7 @@ def case_dicts(draw: st.DrawFn) -> Json:
         "contraindications": contraindications,
         "preferences": preferences,
         "psychosocial": psychosocial,
+        "current_medications": _lists(current_medications, 3),
     }
     out.update(draw(_section(optional)))
     return out
@@ -490,7 +522,11 @@ def invalid_case_dicts(draw: st.DrawFn, kinds: tuple[str, ...] = MUTATIONS) -> t
             (p, f)
             for p, _ in [((), case), *_walk(case)]
             for pat, f in REQUIRED
-            if _matches(p, pat) and isinstance(_get(case, p), dict) and f in _get(case, p)
+            if _matches(p, pat)
+            and isinstance(_get(case, p), dict)
+            and f in _get(case, p)
+            # v2: a PHQ-9 with item 9 may omit its total, so that score is not required
+            and not (f == "score" and "item9" in _get(case, p))
         ]
         path, field = draw(st.sampled_from(present))
         del _get(case, path)[field]
@@ -519,7 +555,7 @@ def invalid_case_dicts(draw: st.DrawFn, kinds: tuple[str, ...] = MUTATIONS) -> t
         elif kind == "string_for_number":
             bad = str(value)
         else:
-            is_float_field = path[-1] in ("weeks", "weeks_at_dose")
+            is_float_field = path[-1] in ("weeks", "weeks_at_dose", "dose_mg_per_day")
             bad = str(value) if is_float_field else float(value) + draw(st.sampled_from([0.0, 0.5]))
         _set(case, path, bad)
     elif kind == "cross_field":
@@ -553,7 +589,10 @@ def invalid_case_dicts(draw: st.DrawFn, kinds: tuple[str, ...] = MUTATIONS) -> t
 def _cross_field(draw: st.DrawFn, case: Json) -> None:
     """Break one cross-field rule that is checked on a nested object (path: that object)."""
     options = ["episode_both", "episode_neither", "male_pregnant", "item9_not_phq9"]
-    if any(m["instrument"] == "phq9" and m["score"] < 3 for m in case.get("measurements", [])):
+    if any(
+        m["instrument"] == "phq9" and m.get("score") is not None and m["score"] < 3
+        for m in case.get("measurements", [])
+    ):
         options.append("item9_above_score")
     if case.get("augmentations"):
         options.append("other_agent_unnamed")
@@ -574,7 +613,11 @@ def _cross_field(draw: st.DrawFn, case: Json) -> None:
             m for m in case.get("measurements", []) if m["instrument"] != inst
         ] + [{"instrument": inst, "timepoint": "current", "score": 3, "item9": 0}]
     elif choice == "item9_above_score":
-        m = next(m for m in case["measurements"] if m["instrument"] == "phq9" and m["score"] < 3)
+        m = next(
+            m
+            for m in case["measurements"]
+            if m["instrument"] == "phq9" and m.get("score") is not None and m["score"] < 3
+        )
         m["item9"] = m["score"] + 1
     else:
         aug = draw(st.sampled_from(case["augmentations"]))
@@ -602,7 +645,8 @@ _ENUM_FIELDS = frozenset(
         "sex",
         "primary",
         "state",
-        "severity",
+        "baseline_severity",
+        "current_severity",
         "instrument",
         "timepoint",
         "drug_class",

@@ -70,7 +70,8 @@ def test_bhp_examples_yield_trials_scores_and_cssrs() -> None:
     result = case_from_fhir(_bhp(), at=AT)
     case = result.case
     assert case.diagnosis.primary.value == "mdd"
-    assert case.episode.severity and case.episode.severity.value == "moderate"  # 310496002
+    assert case.episode.baseline_severity is not None
+    assert case.episode.baseline_severity.value == "moderate"  # 310496002
     # PHQ-9 QuestionnaireResponse: total as valueDecimal 12, item 9 as LA6568-5 (= 0)
     (m,) = case.measurements
     assert (m.score, m.item9, str(m.date), m.timepoint.value) == (12, 0, "2024-02-01", "current")

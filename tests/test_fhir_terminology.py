@@ -192,7 +192,8 @@ def test_depression_severity_and_state_codes(
     system = ICD if code.startswith("F") else SCT
     case = case_from_fhir([patient_res(), condition(code, system)], at=AT).case
     assert case.diagnosis.primary.value == "mdd"
-    assert (case.episode.severity.value if case.episode.severity else None) == severity
+    got = case.episode.baseline_severity
+    assert (got.value if got else None) == severity
     assert case.episode.state.value == (state or "depressed")
 
 

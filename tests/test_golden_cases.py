@@ -12,6 +12,9 @@ Each ``tests/cases/*.yaml`` file is a mapping:
     the case, validated by :func:`trd_cds.engine.parse_case`;
 ``expect``
     the expected outcome (keys below; every key is optional);
+``settings`` (optional)
+    setting overrides for this case (an opt-in convention, e.g.
+    ``ect_moderate_after_multiple_failures: true``); the case runs on an engine with them;
 ``xfail`` (optional)
     a reason: the engine is known to disagree with the domain reference on this case. The
     test is marked ``xfail(strict=True)`` so that fixing the engine makes it fail loudly and
@@ -43,13 +46,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trd_cds import Engine, Report, parse_case
-from trd_cds.engine.coverage import GoldenCase, read_golden_case
+from trd_cds.engine.coverage import GoldenCase, engine_for, read_golden_case
 from trd_cds.rules.conditions import leaves
 from trd_cds.rules.loader import LoadedRule
 from trd_cds.schemas.facts import SINGLETON_TYPES
@@ -94,7 +98,7 @@ VOCABULARY = (
     "holistic_adjuncts",
 )
 
-TOP_KEYS = {"description", "at", "cites", "case", "expect", "xfail"}
+TOP_KEYS = {"description", "at", "cites", "case", "expect", "xfail", "settings"}
 OPTION_LIST_KEYS = {
     "recommended",
     "not_recommended",
@@ -134,7 +138,7 @@ def goldens() -> dict[str, GoldenCase]:
 @pytest.fixture(scope="session")
 def reports(engine: Engine, goldens: dict[str, GoldenCase]) -> dict[str, Report]:
     """Every golden case evaluated once per test session."""
-    return {name: engine.evaluate(g.case, at=g.at) for name, g in goldens.items()}
+    return {name: engine_for(engine, g).evaluate(g.case, at=g.at) for name, g in goldens.items()}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -415,8 +419,19 @@ def _explain_problems(engine: Engine, case_json: Any, report: Report) -> Iterato
         yield f"{option}: recommended by a fired rule but neither recommended nor blocked"
     for option in produced["block"] - {b.option.value for b in report.blocked}:
         yield f"{option}: blocked by a fired rule but not in report.blocked"
-    for option in produced["caution"] - {c.option.value for c in report.cautions}:
+    # Cautions sit beside listed options only (issue 8 point 13): a fired caution on a
+    # recommended option is reported, one on any other option stays in the trace only.
+    listed = {r.option.value for r in report.recommendations}
+    reported = {c.option.value for c in report.cautions}
+    for option in (produced["caution"] & listed) - reported:
         yield f"{option}: cautioned by a fired rule but not in report.cautions"
+    for option in reported - listed:
+        yield f"{option}: caution reported although the option is not listed"
+    for rec in report.recommendations:
+        own = {c.rules[-1] for c in report.cautions if c.option == rec.option}
+        for text in rec.cautions:
+            if not any(text.endswith(f"({ref})") for ref in own):
+                yield f"{rec.option.value}: caution text not attributed to its own rule: {text!r}"
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -428,8 +443,22 @@ def test_golden_report_explains_itself(
     assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
-def _section_10_problems(case: dict[str, Any], report: Report) -> Iterator[str]:
-    """The §10 MUST / MUST NOT conventions for TMS, esketamine and the safety gate."""
+#: Options that are the stabilisation itself: never deferred behind the safety gate (issue 8
+#: point 5; domain-reference §11.6 NG222 1.12, §11.7, §6.3). Copied, not imported.
+STABILISATION = (
+    "specialist_mental_health_referral",
+    "antidepressant_plus_antipsychotic",
+    "bipolar_disorder_pathway",
+    "perinatal_specialist_input",
+    "lorazepam_challenge",
+)
+
+
+def _section_10_problems(
+    case: dict[str, Any], report: Report, settings: dict[str, Any], at: datetime
+) -> Iterator[str]:
+    """The §10 MUST / MUST NOT conventions as corrected by §11 (TMS, esketamine, ECT, age
+    scope, the safety gates, stabilisation, measurement currency)."""
     f = _top_findings(report)
     recs = {r.option.value: r for r in report.recommendations}
     gates = {g.gate for g in report.gates}
@@ -437,24 +466,31 @@ def _section_10_problems(case: dict[str, Any], report: Report) -> Iterator[str]:
     patient = case.get("patient", {})
     contra = case.get("contraindications", {})
     prefs = case.get("preferences", {})
-    cssrs = case.get("suicide_risk", {}).get("cssrs") or {}
-    responding = f.get("in_remission") or f.get("response_status") == "response_without_remission"
-    # TMS MUST NOT: no adequate AD failure, absolute contraindication, remission/response,
-    # psychosis, catatonia, out-of-scope diagnosis.
+    risk = case.get("suicide_risk", {}) or {}
+    cssrs = risk.get("cssrs") or {}
+    age = patient.get("age", 0)
+    under_18 = age < 18
+    responding = bool(f.get("in_remission") or f.get("responding"))
+    life_threatening = bool(dx.get("catatonic_features") or dx.get("not_eating_or_drinking"))
+    # TMS MUST NOT (§10, §11.2, §11.9): no adequate AD failure, absolute contraindication,
+    # remission/response, psychosis, catatonia, out-of-scope diagnosis, under 18 without the
+    # adolescent adjunct setting (15-17 only).
+    adolescent_tms = bool(settings.get("adolescent_tms_adjunct")) and 15 <= age < 18
     tms_must_not = {
         "no adequate antidepressant failure": f.get("adequate_failed_ad_trials", 0) < 1,
         "absolute contraindication": any(
             contra.get(k)
             for k in ("metal_in_or_near_head", "cochlear_implant", "implanted_stimulator")
         ),
-        "remission or response": bool(responding),
+        "remission or response": responding,
         "psychotic features": bool(dx.get("psychotic_features")),
         "catatonia": bool(dx.get("catatonic_features")),
         "out-of-scope diagnosis": dx.get("primary") != "mdd",
+        "under 18 without the adolescent adjunct setting": under_18 and not adolescent_tms,
     }
     for why, applies in tms_must_not.items():
         if applies and "tms" in recs:
-            yield f"tms recommended despite {why} (§10 TMS MUST NOT)"
+            yield f"tms recommended despite {why} (§10/§11 TMS MUST NOT)"
     # TMS MUST be offered: >= 1 AD and >= 1 psychotherapy failure, nothing above, not blocked.
     if (
         not any(tms_must_not.values())
@@ -464,11 +500,12 @@ def _section_10_problems(case: dict[str, Any], report: Report) -> Iterator[str]:
         and (("tms" not in recs) or recs["tms"].strength.value != "offer")
     ):
         yield "tms not offered although medication and psychotherapy failed (§10 TMS MUST)"
-    # Esketamine MUST NOT: not TRD, pregnancy, vascular contraindication, declines medication,
-    # remission, non-MDD diagnosis.
+    # Esketamine MUST NOT (§11.3 replaces the §10 row).
     esk_must_not = {
         "fewer than 2 adequate failures": not f.get("trd_2"),
+        "age under 18": under_18,
         "pregnancy": bool(patient.get("pregnant")),
+        "breastfeeding": bool(patient.get("breastfeeding")),
         "vascular contraindication": any(
             contra.get(k)
             for k in (
@@ -477,34 +514,114 @@ def _section_10_problems(case: dict[str, Any], report: Report) -> Iterator[str]:
                 "intracerebral_haemorrhage_history",
             )
         ),
+        "psychotic features": bool(dx.get("psychotic_features")),
+        "catatonia": bool(dx.get("catatonic_features")),
+        "responding or in remission": responding,
         "declines medication": bool(prefs.get("declines_medication")),
-        "remission": bool(f.get("in_remission")),
         "non-MDD diagnosis": dx.get("primary") != "mdd",
+        "cardiovascular event within 6 weeks (EU setting)": bool(
+            settings.get("esketamine_eu_cv_event_block")
+            and contra.get("cardiovascular_event_within_6_weeks")
+        ),
     }
     for why, applies in esk_must_not.items():
         if applies and "esketamine" in recs:
-            yield f"esketamine recommended despite {why} (§10 esketamine MUST NOT)"
+            yield f"esketamine recommended despite {why} (§11.3 esketamine MUST NOT)"
     if "esketamine" in recs and recs["esketamine"].strength.value != "consider":
         yield "esketamine is never required (§10)"
+    # ECT (§11.1, §11.2): NICE 1.13.1 severe only unless the VA/DoD setting, psychosis or a
+    # life-threatening state; under 18 only through the life-threatening gate.
+    if "ect" in recs:
+        if under_18 and not life_threatening:
+            yield "ect recommended under 18 without a life-threatening state (§11.2)"
+        if age < 12:
+            yield "ect recommended under 12 (never at 5-11, §11.2)"
+        if (
+            not f.get("severe")
+            and not dx.get("psychotic_features")
+            and not life_threatening
+            and not settings.get("ect_moderate_after_multiple_failures")
+        ):
+            yield "ect recommended for non-severe depression under the NICE default (§11.1)"
+    # Age scope (§11.2): antidepressants from 12 only.
+    for option in (
+        "complete_adequate_antidepressant_trial",
+        "antidepressant_switch_or_optimisation",
+    ):
+        if age < 12 and option in recs:
+            yield f"{option} recommended under 12 (§11.2)"
+    # Age scope (§11.2).
+    if under_18 != ("under_18_outside_adult_pathway" in gates):
+        yield f"under-18 gate is {'under_18_outside_adult_pathway' in gates}, age {age}"
     # Safety escalation first: C-SSRS Q4/Q5, behaviour in the past 3 months, clinician's
     # imminent risk (§6.3), catatonia or not eating/drinking.
     high = f.get("cssrs_level") == "high"
     should_gate = (
         bool(cssrs.get("intent") or cssrs.get("plan"))
         or high
-        or bool(case.get("suicide_risk", {}).get("clinician_judges_imminent_risk"))
-        or bool(dx.get("catatonic_features") or dx.get("not_eating_or_drinking"))
+        or bool(risk.get("clinician_judges_imminent_risk"))
+        or life_threatening
     )
     if should_gate != ("safety_escalation_first" in gates):
         yield f"safety_escalation_first gate is {'safety_escalation_first' in gates}, expected {should_gate}"
-    if should_gate and [r.option.value for r in report.recommendations][:1] != [
-        "urgent_crisis_referral"
-    ]:
+    order = [r.option.value for r in report.recommendations]
+    if should_gate and order[:1] != ["urgent_crisis_referral"]:
         yield "urgent_crisis_referral should come first under safety escalation"
+    if should_gate:
+        # Stabilisation is not deferred and is listed straight after the safety options.
+        for option in STABILISATION:
+            if option in recs and recs[option].after_stabilisation:
+                yield f"{option} is deferred, but it is the stabilisation (issue 8 point 5)"
+        deferred = [i for i, o in enumerate(order) if recs[o].after_stabilisation]
+        acute = [i for i, o in enumerate(order) if not recs[o].after_stabilisation]
+        if deferred and acute and max(acute) > min(deferred):
+            yield f"an acute option is listed below a deferred one: {order}"
     if (f.get("cssrs_level") in ("low", "moderate") or (_item9(case) or 0) >= 1) and (
         "safety_assessment_and_plan" not in recs
     ):
         yield "a positive risk screen needs safety_assessment_and_plan (§6.3)"
+    # Recent NSSI (§11.4): a safety assessment, without raising the C-SSRS level.
+    nssi = risk.get("nssi") or {}
+    last = nssi.get("last_date")
+    recent_nssi = (
+        (0 <= (at.date() - _as_date(last)).days <= 92)
+        if last is not None
+        else nssi.get("within_3_months")
+    )
+    if recent_nssi and "safety_assessment_and_plan" not in recs:
+        yield "recent non-suicidal self-injury needs safety_assessment_and_plan (§11.4)"
+    if recent_nssi and not cssrs and f.get("cssrs_level") is not None:
+        yield "NSSI must not create a C-SSRS level"
+    # No suicide-risk data at all (§11.4): the gate, and the safety step first.
+    no_data = (
+        not cssrs and risk.get("clinician_judges_imminent_risk") is None and _item9(case) is None
+    )
+    if no_data and "suicide_risk_not_recorded" not in gates:
+        yield "no suicide-risk data but no suicide_risk_not_recorded gate (§11.4)"
+    if (cssrs or risk.get("clinician_judges_imminent_risk") is not None) and (
+        "suicide_risk_not_recorded" in gates
+    ):
+        yield "suicide_risk_not_recorded gate although risk data is recorded"
+    if "suicide_risk_not_recorded" in gates:
+        safety = [o for o in order if o in ("urgent_crisis_referral", "safety_assessment_and_plan")]
+        if "safety_assessment_and_plan" not in recs or order[: len(safety)] != safety:
+            yield "suicide risk not recorded: safety_assessment_and_plan must come first (§11.4)"
+    # Measurement currency (§11.5): response/remission only from a score dated within the
+    # window before the evaluation time.
+    window = settings.get("score_current_max_days", 28)
+    current_enough = any(
+        m.get("timepoint") == "current"
+        and m.get("score") is not None
+        and m.get("date") is not None
+        and 0 <= (at.date() - _as_date(m["date"])).days <= window
+        for m in case.get("measurements", [])
+    )
+    if "response_status" in f and not current_enough:
+        yield "response status set without a current-enough score (§11.5)"
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _item9(case: dict[str, Any]) -> int | None:
@@ -521,9 +638,45 @@ def test_section_10_conventions_hold_on_every_golden_case(
     problems = [
         f"{name}: {p}"
         for name, golden in goldens.items()
-        for p in _section_10_problems(dict(golden.case), reports[name])
+        for p in _section_10_problems(
+            dict(golden.case), reports[name], dict(golden.document.get("settings") or {}), golden.at
+        )
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_every_option_is_recommended_somewhere_and_blocked_or_not_indicated_elsewhere(
+    engine: Engine, reports: dict[str, Report]
+) -> None:
+    """Meta-test (issue 8): no option escapes review. For every option of the vocabulary, a
+    golden case recommends it and another blocks it or does not indicate it."""
+    recommended: dict[str, list[str]] = {o: [] for o in VOCABULARY}
+    blocked: dict[str, list[str]] = {o: [] for o in VOCABULARY}
+    absent: dict[str, list[str]] = {o: [] for o in VOCABULARY}
+    for name, report in reports.items():
+        recs = {r.option.value for r in report.recommendations}
+        blocks = {b.option.value for b in report.blocked}
+        for option in VOCABULARY:
+            if option in recs:
+                recommended[option].append(name)
+            elif option in blocks:
+                blocked[option].append(name)
+            else:
+                absent[option].append(name)
+    never = sorted(o for o in VOCABULARY if not recommended[o])
+    assert not never, f"options no golden case recommends: {never}"
+    always_on = {"supportive_therapeutic_relationship", "holistic_adjuncts"}
+    escaped = sorted(o for o in VOCABULARY if o not in always_on and not (blocked[o] or absent[o]))
+    assert not escaped, f"options recommended in every golden case: {escaped}"
+    # Every option some active rule can block is shown blocked in at least one golden case.
+    blockable = {
+        option.value
+        for loaded in engine.ruleset.active
+        if loaded.rule.action.kind is ActionKind.block
+        for option in loaded.rule.action.options
+    }
+    unshown = sorted(o for o in blockable if not blocked[o])
+    assert not unshown, f"blockable options never shown blocked: {unshown}"
 
 
 # ---------------------------------------------------------------------- coverage

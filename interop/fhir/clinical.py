@@ -163,7 +163,9 @@ def _episode_from_condition(
         target = term.target("depression-severity", coding.get("system"), coding.get("code"))
         field = str(target.get("group_target", "")).rsplit("/", 1)[-1]
         if field in ("severity", "state") and target.get("code"):
-            b.set(f"/episode/{field}", target["code"], location(res, f"/code/coding/{i}/code"))
+            # a coded severity is the episode's severity at diagnosis: its baseline (schema v2)
+            name = "baseline_severity" if field == "severity" else field
+            b.set(f"/episode/{name}", target["code"], location(res, f"/code/coding/{i}/code"))
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def case_to_bundle(case: Case, *, at: datetime) -> dict[str, Any]:
         for name in ("onset_date", "duration_months"):
             if data["episode"][name] is not None:
                 ask(f"/episode/{name}", data["episode"][name])
-    for name in ("prior_episodes", "state", "severity"):
+    for name in ("prior_episodes", "state", "baseline_severity", "current_severity"):
         if data["episode"][name] is not None:
             ask(f"/episode/{name}", data["episode"][name])
     for name in ("psychotic_features", "catatonic_features", "not_eating_or_drinking"):

@@ -29,7 +29,7 @@ from .errors import FhirError, location
 from .terminology import BASE
 
 URL = f"{BASE}/Questionnaire/trd-treatment-history"
-VERSION = "1.0.0"
+VERSION = "2.0.0"  # follows the case schema (v2)
 
 #: case sections the questionnaire asks about: (field of Case, fields included or None = all)
 SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
