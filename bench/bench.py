@@ -48,6 +48,7 @@ from trd_cds import CaseError, Engine, Report, parse_case
 from trd_cds.schemas.case import (
     INSTRUMENT_RANGES,
     ClinicalFeatures,
+    MedicationClass,
     PsychotherapyModality,
     TrialOutcome,
 )
@@ -79,6 +80,7 @@ DRUGS = {
 }
 # Vocabularies come from the case schema, so the generator cannot drift from it.
 OUTCOMES = [o.value for o in TrialOutcome]
+MEDICATION_CLASSES = [c.value for c in MedicationClass]
 MODALITIES = [m.value for m in PsychotherapyModality]
 RANGES = {inst.value: high for inst, (_, high) in INSTRUMENT_RANGES.items()}
 
@@ -123,15 +125,21 @@ class CaseGenerator:
             "catatonic_features": self.tri(0.02, 0.8),
             "not_eating_or_drinking": self.tri(0.02, 0.8),
         }
-        state = r.choices(["depressed", "partial_remission", "remission"], [80, 12, 8])[0]
+        state = r.choices(
+            ["depressed", "partial_remission", "response_without_remission", "remission"],
+            [76, 10, 6, 8],
+        )[0]
         episode: Json = {"state": state, "prior_episodes": r.choice([None, 0, 1, 2, 3, 4, 6])}
         if self.p(0.6):
             episode["onset_date"] = self.date_between(date(2015, 1, 1), date(2026, 10, 1))
         else:
             episode["duration_months"] = r.randint(1, 120)
         if self.p(0.7):
-            episode["severity"] = r.choice(["subsyndromal", "mild", "moderate", "severe"])
+            episode["baseline_severity"] = r.choice(["subsyndromal", "mild", "moderate", "severe"])
+        if self.p(0.2):
+            episode["current_severity"] = r.choice(["subsyndromal", "mild", "moderate", "severe"])
         case: Json = {
+            "schema_version": "2",
             "case_id": f"bench-{index:07d}",
             "patient": patient,
             "diagnosis": diagnosis,
@@ -141,6 +149,7 @@ class CaseGenerator:
             "psychotherapy_trials": self.psychotherapy_trials(),
             "ect_courses": self.ect_courses(),
             "augmentations": self.augmentations(),
+            "current_medications": self.current_medications(),
             "suicide_risk": self.suicide_risk(),
             "comorbidities": {
                 "anxiety_disorder": self.tri(0.4),
@@ -195,8 +204,13 @@ class CaseGenerator:
                 cur = r.randint(0, max(top // 7, 1))
             else:
                 cur = max(0, min(top, base - r.randint(-3, base // 2 + 1)))
-            base_date = self.date_between(date(2024, 1, 1), date(2025, 12, 31))
-            cur_date = self.date_between(date(2026, 1, 1), date(2026, 11, 20))
+            base_date = self.date_between(date(2023, 1, 1), date(2025, 5, 31))
+            # most current scores are recent (within score_current_max_days), some are stale
+            recent = self.p(0.75)
+            cur_date = self.date_between(
+                date(2026, 10, 30) if recent else date(2025, 6, 1),
+                date(2026, 11, 23) if recent else date(2026, 10, 20),
+            )
             for timepoint, score, when in (
                 ("baseline", base, base_date),
                 ("current", cur, cur_date),
@@ -231,7 +245,7 @@ class CaseGenerator:
                     "adherence": "good"
                     if adequate_course
                     else r.choice(["good", "partial", "poor", "unknown"]),
-                    "outcome": r.choices(OUTCOMES, [40, 25, 8, 5, 15, 7])[0],
+                    "outcome": r.choices(OUTCOMES, [40, 25, 8, 5, 15, 7, 3])[0],
                     "episode": "current" if self.p(0.85) else "previous",
                 }
             )
@@ -244,7 +258,7 @@ class CaseGenerator:
                 "modality": r.choices(MODALITIES, [35, 5, 8, 8, 5, 4, 3, 10, 5, 12, 5])[0],
                 "sessions": r.choice([4, 6, 8, 12, 16, 20]),
                 "weeks": r.choice([4, 6, 8, 12, 16, 20.5]),
-                "outcome": r.choices(OUTCOMES, [35, 30, 10, 8, 7, 10])[0],
+                "outcome": r.choices(OUTCOMES, [35, 30, 10, 8, 7, 10, 6])[0],
                 "episode": "current" if self.p(0.8) else "previous",
             }
             for _ in range(r.choices(range(4), [40, 35, 18, 7])[0])
@@ -258,7 +272,7 @@ class CaseGenerator:
             {
                 "laterality": r.choice(["bilateral", "right_unilateral", "bifrontal"]),
                 "sessions": r.choice([None, 6, 8, 12]),
-                "outcome": r.choices(OUTCOMES, [30, 25, 15, 20, 5, 5])[0],
+                "outcome": r.choices(OUTCOMES, [30, 25, 15, 20, 5, 5, 2])[0],
                 "episode": r.choice(["current", "previous"]),
             }
         ]
@@ -280,12 +294,36 @@ class CaseGenerator:
             out.append(a)
         return out
 
+    def current_medications(self) -> list[Json]:
+        r = self.r
+        out: list[Json] = []
+        for _ in range(r.choices(range(3), [50, 40, 10])[0]):
+            drug_class = r.choice(MEDICATION_CLASSES)
+            m: Json = {
+                "drug": r.choice(DRUGS.get(drug_class, ["quetiapine", "lithium"])),
+                "drug_class": drug_class,
+            }
+            if self.p(0.6):
+                m["dose_mg_per_day"] = float(r.choice([10, 20, 50, 100, 150, 300]))
+            out.append(m)
+        return out
+
     def suicide_risk(self) -> Json:
         r = self.r
         level = r.choices(["none", "low", "moderate", "high", "unscreened"], [55, 18, 10, 9, 8])[0]
         imminent = self.tri(0.03, 0.6)
+        nssi: Json | None = None
+        if self.p(0.06):
+            nssi = (
+                {"within_3_months": self.p(0.5)}
+                if self.p(0.5)
+                else {"last_date": self.date_between(date(2025, 1, 1), date(2026, 11, 20))}
+            )
         if level == "unscreened":
-            return {"clinician_judges_imminent_risk": imminent}
+            out: Json = {"clinician_judges_imminent_risk": imminent}
+            if nssi:
+                out["nssi"] = nssi
+            return out
         cssrs: Json = {
             "wish_to_be_dead": level != "none",
             "active_suicidal_thoughts": False,
@@ -311,7 +349,10 @@ class CaseGenerator:
             else:
                 cssrs.update(active_suicidal_thoughts=True, method=True, intent=True)
                 cssrs["plan"] = kind == "plan"
-        return {"cssrs": cssrs, "clinician_judges_imminent_risk": imminent}
+        out = {"cssrs": cssrs, "clinician_judges_imminent_risk": imminent}
+        if nssi:
+            out["nssi"] = nssi
+        return out
 
     def contraindications(self) -> Json:
         names = (
