@@ -11,8 +11,9 @@ Works on plain data: evidence items are tuples until they are written out as dic
 
 from __future__ import annotations
 
+import operator
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import orjson
 
 from ..rules.conditions import (
     MISSING,
+    And,
     Leaf,
     LeafResult,
     Pattern,
@@ -47,6 +49,43 @@ DERIVED_TYPES = frozenset({"finding", "gate"})
 # ---------------------------------------------------------------------- built once per engine
 
 
+LeafTest = Callable[[Mapping[str, Any]], bool]
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "$eq": operator.eq,
+    "$neq": operator.ne,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+
+
+def compile_test(leaf: Leaf) -> LeafTest:
+    """``check_leaf(leaf, fact).ok`` as a closure built once (durable_rules semantics: a
+    missing field fails every comparison except ``is missing``; mixed kinds never match)."""
+    name, op, expected = leaf.field, leaf.op, leaf.value
+    if op == "$ex":
+        return lambda fact: name in fact
+    if op == "$nex":
+        return lambda fact: name not in fact
+    compare = _COMPARE[op]
+    expects_bool, expects_str = isinstance(expected, bool), isinstance(expected, str)
+    on_mixed = op == "$neq"
+
+    def test(fact: Mapping[str, Any]) -> bool:
+        actual = fact.get(name, MISSING)
+        if actual is MISSING:
+            return False
+        if isinstance(actual, bool) is not expects_bool or isinstance(actual, str) is not (
+            expects_str
+        ):
+            return on_mixed
+        return bool(compare(actual, expected))
+
+    return test
+
+
 @dataclass(frozen=True)
 class PatternInfo:
     """A rule pattern with what explanations need, precomputed."""
@@ -56,6 +95,8 @@ class PatternInfo:
     fact_type: str
     conditions: tuple[str, ...]  # each leaf rendered, in written order
     derived_name: str | None  # for finding/gate patterns: the name it asks for
+    tests: tuple[LeafTest, ...]  # each leaf's test, in written order
+    flat: bool  # the expression is an 'and' of leaves (first failure = first False)
 
 
 @dataclass(frozen=True)
@@ -129,6 +170,12 @@ def build_index(ruleset: Ruleset) -> RuleIndex:
                     fact_type=fact_type,
                     conditions=tuple(lf.render(fact_type) for lf in pattern.leaves),
                     derived_name=names[0] if fact_type in DERIVED_TYPES and names else None,
+                    tests=tuple(compile_test(lf) for lf in pattern.leaves),
+                    flat=isinstance(pattern.expr, Leaf)
+                    or (
+                        isinstance(pattern.expr, And)
+                        and all(isinstance(i, Leaf) for i in pattern.expr.items)
+                    ),
                 )
             )
         rule = loaded.rule
@@ -187,6 +234,7 @@ class Context:
         self._chains: dict[Firing, tuple[Firing, ...]] = {}
         self._contributions: dict[tuple[Firing, bool], Contribution] = {}
         self._by_type: dict[str, list[dict[str, Any]]] | None = None
+        self._contents: dict[str, bytes] = {}
 
     def fact(self, fact_id: str) -> dict[str, Any]:
         found = self.facts.by_id.get(fact_id)
@@ -386,20 +434,42 @@ class Context:
             return self.condition(info, None, -1, leaf, info.pattern.render()), note
         # The most nearly matching fact wins; ties go to the smallest fact content (not the
         # fact id, which follows input order), so why-not does not depend on list order.
-        best: tuple[int, bytes, str, int, LeafResult] | None = None
+        best: tuple[int, bytes, dict[str, Any]] | None = None
         for fact in candidates:
-            results = self.leaf_results(info, fact)
-            position = first_failure_with(info.pattern.expr, [r.ok for r in results])
+            position = self.first_failure(info, fact)
             if position is None:
                 return None
             if best is None or position > best[0]:
-                best = (position, _content(fact), str(fact["id"]), position, results[position])
+                best = (position, self._content(fact), fact)
             elif position == best[0]:
-                content = _content(fact)
+                content = self._content(fact)
                 if content < best[1]:
-                    best = (position, content, str(fact["id"]), position, results[position])
+                    best = (position, content, fact)
         assert best is not None
-        return self.condition(info, best[2], best[3], best[4]), None
+        position, _, fact = best
+        result = check_leaf(info.pattern.leaves[position], fact)
+        return self.condition(info, str(fact["id"]), position, result), None
+
+    def first_failure(self, info: PatternInfo, fact: dict[str, Any]) -> int | None:
+        """Index of the leaf that keeps the pattern from matching ``fact`` (None: it matches);
+        from the shared leaf results when they exist, else from the compiled tests."""
+        known = self._leaves.get((info.key, str(fact["id"])))
+        if known is not None:
+            oks = [r.ok for r in known]
+        elif info.flat:
+            for i, test in enumerate(info.tests):
+                if not test(fact):
+                    return i
+            return None
+        else:
+            oks = [test(fact) for test in info.tests]
+        if info.flat:
+            return next((i for i, ok in enumerate(oks) if not ok), None)
+        return first_failure_with(info.pattern.expr, oks)
+
+    def _content(self, fact: dict[str, Any]) -> bytes:
+        """The fact's content without its id (the why-not tie-break), once per fact."""
+        return _cached_content(self._contents, fact)
 
     def _absent_note(self, info: PatternInfo) -> str:
         if info.fact_type not in DERIVED_TYPES:
@@ -446,6 +516,14 @@ class Context:
 
 def _content(fact: dict[str, Any]) -> bytes:
     return orjson.dumps({k: v for k, v in fact.items() if k != "id"}, option=orjson.OPT_SORT_KEYS)
+
+
+def _cached_content(cache: dict[str, bytes], fact: dict[str, Any]) -> bytes:
+    key = str(fact["id"])
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _content(fact)
+    return found
 
 
 # ---------------------------------------------------------------------- output helpers

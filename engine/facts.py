@@ -134,18 +134,30 @@ class _Builder:
         self.facts.append(fact)
         self.sources[fact_id] = sources
 
+    def add_section(self, fact_type: str, model: Any, sources: dict[str, Source]) -> None:
+        """A singleton fact whose fields are a case section's fields of the same names;
+        ``sources`` is shared between evaluations (never mutated)."""
+        fact: dict[str, Any] = {"id": fact_type, "type": fact_type}
+        for name in sources:
+            value = getattr(model, name)
+            if value is not None:
+                fact[name] = coerce(fact_type, name, value)
+        self.facts.append(fact)
+        self.sources[fact_type] = sources
+
+
+@cache
+def _section_sources(fact_type: str, section: str) -> dict[str, Source]:
+    return {
+        name: Source(pointer=f"/{section}/{name}") for name in _specs(fact_type) if name != "type"
+    }
+
 
 def build_facts(case: Case, assessment: Assessment) -> FactSet:
     """All facts of one case, in a fixed order, with the source of every field."""
     b = _Builder()
     for fact_type, section in _SECTION.items():
-        model = getattr(case, section)
-        fields = {
-            name: (getattr(model, name), Source(pointer=f"/{section}/{name}"))
-            for name in _specs(fact_type)
-            if name != "type"
-        }
-        b.add(fact_type, fact_type, fields)
+        b.add_section(fact_type, getattr(case, section), _section_sources(fact_type, section))
 
     months_src = (
         Source(finding="episode_months")
