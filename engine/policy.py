@@ -6,8 +6,9 @@ maintenance, DESIGN.md #9):
 2. **Gates order first.** When ``safety_escalation_first`` is gated, the safety options
    (``urgent_crisis_referral``, ``safety_assessment_and_plan``, ``medical_assessment``) come
    before everything, then the stabilisation itself (``schemas.options.acute_group``: the
-   psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, and ECT when a
-   rapid-response rule recommended it); every other recommendation is marked
+   psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, ECT when a
+   rapid-response rule recommended it, and continuing a treatment that works); every other
+   recommendation is marked
    ``after_stabilisation``.
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
@@ -147,17 +148,20 @@ def apply(ctx: Context) -> Outcome:
         if option not in listed:
             continue  # shown only beside listed options; the firing stays in the trace
         parts = cautions[key]
+        # The caution's own rule comes last and names the text: an 'any' rule that fires once
+        # per matching subset (DESIGN.md #15) puts chain rules (e.g. the gate it matched)
+        # after its own ref in firing order, and the text must not name the gate.
+        rules = [r for r in unique(parts.rules) if r != key[1]] + [key[1]]
         caution_list.append(
             {
                 "option": option.value,
-                "rules": unique(parts.rules),
+                "rules": rules,
                 "rationale": caution_rationale[key],
                 "evidence": parts.evidence_json(),
                 "citations": unique(parts.citations),
             }
         )
-        rules = unique(parts.rules)
-        caution_text.setdefault(option, []).append(f"{caution_rationale[key]} ({rules[-1]})")
+        caution_text.setdefault(option, []).append(f"{caution_rationale[key]} ({key[1]})")
 
     recommendations = []
     for order, option in enumerate(ordered, start=1):

@@ -121,6 +121,12 @@ STABILISATION: frozenset[Option] = frozenset(
     }
 )
 
+#: Continuing what already works is not escalation: "continue the treatment that produced
+#: remission/response" is never deferred behind the safety gate (NG222 1.2.12: suicide risk
+#: is not a reason to withhold treatment; §6.3 defers only *routine escalation*). Marking it
+#: "after stabilisation" would read as "hold the current antidepressant" (review finding).
+CONTINUATION: frozenset[Option] = frozenset({Option.relapse_prevention_maintenance})
+
 #: Rules that recommend ECT *because a rapid response is needed* (NG222 1.13.1). ECT is
 #: exempt from deferral under the safety gate only when one of these recommended it, not when
 #: e.g. the "multiple failures" rule did (issue 8 point 5).
@@ -131,13 +137,14 @@ RAPID_RESPONSE_RULES: frozenset[str] = frozenset(
 
 def acute_group(option: Option, recommended_by: list[str] | tuple[str, ...]) -> int:
     """Where an option stands while ``safety_escalation_first`` is gated: 0 the safety
-    options, 1 the stabilisation itself (not deferred), 2 deferred until after stabilisation.
+    options, 1 the stabilisation itself and continuing a treatment that works (not
+    deferred), 2 deferred until after stabilisation.
 
     ``recommended_by`` are the refs (``id@version``) of the rules that recommended it.
     """
     if option in SAFETY_FIRST:
         return 0
-    if option in STABILISATION:
+    if option in STABILISATION or option in CONTINUATION:
         return 1
     if option is Option.ect and any(
         ref.partition("@")[0] in RAPID_RESPONSE_RULES for ref in recommended_by

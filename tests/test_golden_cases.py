@@ -407,6 +407,11 @@ def _explain_problems(engine: Engine, case_json: Any, report: Report) -> Iterato
             yield f"{where}: no rationale"
         yield from explained(where, caution.rules, caution.citations)
         own = [r for r in caution.rules if r in traced and traced[r].action == "caution"]
+        # Attributed to its own rule (issue 8 point 13; review: an 'any' caution rule matching
+        # a gate was named after the gate): the last rule is the caution rule itself.
+        last = caution.rules[-1] if caution.rules else None
+        if last not in traced or traced[last].action != "caution":
+            yield f"{where}: attributed to {last}, which is not a caution rule"
         yield from evidence_ok(where, caution.evidence, own)
     for gate in report.gates:
         yield from explained(f"gate {gate.gate}", gate.rules, gate.citations)
