@@ -146,7 +146,7 @@ def test_outcome_thresholds_follow_settings() -> None:
 def test_one_score_in_the_window_leaves_the_outcome_not_recorded() -> None:
     req = med_request("m1", *SERTRALINE, authored="2026-03-01", end="2026-05-10")
     trial, result = _trial([req, phq9("o1", "2026-04-01", 20)])
-    assert trial.outcome.value == "ongoing"  # v1 placeholder: never a failure
+    assert trial.outcome.value == "ongoing"  # v2 still requires one: never a failure
     need = {n.pointer: n for n in result.data_needed}["/antidepressant_trials/0/outcome"]
     assert "never counts as a failure" in need.reason
 
@@ -259,7 +259,7 @@ def test_scores_before_onset_or_after_the_evaluation_date_are_not_used() -> None
     assert (m.score, m.timepoint.value) == (15, "current")
 
 
-def test_item9_observation_without_a_total_is_kept_for_schema_v2() -> None:
+def test_item9_observation_without_a_total_becomes_a_v2_measurement() -> None:
     item = {
         "resourceType": "Observation",
         "id": "i9",
@@ -270,9 +270,9 @@ def test_item9_observation_without_a_total_is_kept_for_schema_v2() -> None:
         "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA6571-9"}]},
     }
     result = case_from_fhir([*depressed(), item], at=AT)
-    assert result.unmapped["phq9_item9_without_total"] == [
-        {"item9": 3, "source": "Observation/i9#/valueCodeableConcept/coding/0/code"}
-    ]
+    (m,) = result.case.measurements  # schema v2: item 9 without a total (more in test_fhir_v2)
+    assert (m.score, m.item9) == (None, 3)
+    assert "phq9_item9_without_total" not in result.unmapped
 
 
 def _trd_response(groups: list[tuple[str, dict[str, Any]]], qid: str = "trd-1") -> Any:

@@ -78,10 +78,6 @@ def test_every_example_has_a_bundle() -> None:
         HealthCheck.function_scoped_fixture,
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema v2 fields (current medications, NSSI, item 9 alone) not yet exported",
-)
 @given(case_dicts())
 def test_round_trip_keeps_recommendations_and_blocks(engine: Engine, data: dict[str, Any]) -> None:
     case = parse_case(data)
