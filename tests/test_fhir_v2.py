@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import AT
 from tests.fhir_support import ICD, LOINC, SCT, condition, daily, depressed, med_request, phq9
 from trd_cds import Engine, parse_case
-from trd_cds.interop.fhir import case_from_fhir, case_to_bundle
+from trd_cds.interop.fhir import FhirError, case_from_fhir, case_to_bundle
 from trd_cds.interop.fhir.questionnaire import URL
 from trd_cds.interop.fhir.resources import iter_resources, validate
 
@@ -427,3 +427,15 @@ def test_future_dated_nssi_goes_in_the_form() -> None:
     assert not [c for c in _resources(bundle, "Condition") if "R45.88" in str(c["code"])]
     back = case_from_fhir(bundle, at=AT).case
     assert back.suicide_risk.nssi == case.suicide_risk.nssi
+
+
+def test_a_drug_name_fhir_cannot_carry_is_an_error_naming_the_field() -> None:
+    data = {**V2_CASE, "current_medications": [{"drug": "\x0c", "drug_class": "other"}]}
+    with pytest.raises(FhirError) as exc:
+        case_to_bundle(parse_case(data), at=AT)
+    assert exc.value.errors == [
+        (
+            "/current_medications/0/drug",
+            "a drug name made only of whitespace cannot be a FHIR string",
+        )
+    ]

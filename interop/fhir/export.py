@@ -14,10 +14,12 @@ back (:func:`~.mapping.case_from_fhir`) gives a case with the same recommendatio
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from ...schemas.case import Case, PrimaryDiagnosis
+from .errors import FhirError
 from .mapping import score_usable
 from .questionnaire import SECTIONS, URL, build_questionnaire
 from .terminology import ICD10CM, LOINC, RXNORM, SNOMED, UCUM, terminology
@@ -98,9 +100,28 @@ def _answer(value: Any) -> dict[str, Any]:
     return {"valueString": value}
 
 
+#: a FHIR ``string`` needs one character that is a space, CR, LF, tab or not whitespace
+_FHIR_STRING = re.compile(r"[ \r\n\t\S]")
+
+
+def _check_texts(data: dict[str, Any], source: str) -> None:
+    """Free texts the export writes (drug names) must be FHIR strings: the case schema accepts
+    a name made only of other whitespace (form feed, no-break space, …), FHIR does not."""
+    errors = [
+        (f"/{section}/{i}/drug", "a drug name made only of whitespace cannot be a FHIR string")
+        for section in ("antidepressant_trials", "augmentations", "current_medications")
+        for i, entry in enumerate(data[section])
+        if isinstance(entry.get("drug"), str) and not _FHIR_STRING.search(entry["drug"])
+    ]
+    if errors:
+        raise FhirError(source, errors)
+
+
 def case_to_bundle(case: Case, *, at: datetime) -> dict[str, Any]:
-    """A FHIR R4 collection Bundle holding the case (see the module docstring)."""
+    """A FHIR R4 collection Bundle holding the case (see the module docstring). A value FHIR
+    cannot carry raises :class:`~.errors.FhirError` naming its case path."""
     data = case.model_dump(mode="json")
+    _check_texts(data, case.case_id)
     pid = "p-" + "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in case.case_id)[:60]
     out: list[dict[str, Any]] = []
     answers: dict[str, dict[str, Any]] = {}  # section → {field: value}

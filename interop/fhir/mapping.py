@@ -53,7 +53,7 @@ class FhirCase:
             "provenance": dict(sorted(self.provenance.items())),
             "derivations": [d.to_json() for d in self.derivations],
             "data_needed": [n.to_json() for n in self.data_needed],
-            "not_in_case_schema": self.unmapped,
+            "not_used": self.unmapped,
         }
 
 
