@@ -4,11 +4,13 @@ report pointers rewritten into the FHIR resources."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.fhir_support import LOINC, RXNORM, SCT, condition, daily, depressed, med_request, phq9
 from tests.fhir_support import patient as patient_res
 from trd_cds import Engine
@@ -298,9 +300,14 @@ def _trd_response(groups: list[tuple[str, dict[str, Any]]], qid: str = "trd-1") 
 def test_questionnaire_is_shipped_generated_from_the_schema_and_valid() -> None:
     from fhir.resources.R4B.questionnaire import Questionnaire
 
+    if os.environ.get("TRD_CDS_REGENERATE"):
+        path = ROOT / "interop" / "fhir" / "data" / "trd-questionnaire.json"
+        path.write_text(json.dumps(build_questionnaire(), indent=1) + "\n", "utf-8")
     shipped = load_data("trd-questionnaire.json")
-    assert shipped == build_questionnaire()  # regenerate: see interop/fhir/questionnaire.py
+    # regenerate: TRD_CDS_REGENERATE=1 pytest tests/test_fhir_mapping.py -k questionnaire
+    assert shipped == build_questionnaire()
     Questionnaire.model_validate(shipped)
+    assert shipped["version"] == "2.0.0"  # follows case schema v2
     links = {i["linkId"] for g in shipped["item"] for i in g["item"]}
     assert {
         "/antidepressant_trials/dose_adequate",
@@ -308,7 +315,28 @@ def test_questionnaire_is_shipped_generated_from_the_schema_and_valid() -> None:
         "/psychotherapy_trials/modality",
         "/clinical_features/rumination",
         "/preferences/declines_medication",
+        # schema v2
+        "/diagnosis/mute",
+        "/episode/baseline_severity",
+        "/episode/current_severity",
+        "/measurements/date",
+        "/current_medications/resource",
+        "/current_medications/drug_class",
+        "/current_medications/dose_mg_per_day",
+        "/suicide_risk/nssi/last_date",
+        "/suicide_risk/nssi/within_3_months",
+        "/clinical_features/significant_weight_loss",
+        "/comorbidities/physical_condition_may_explain_symptoms",
+        "/contraindications/cardiovascular_event_within_6_weeks",
     } <= links
+    options = {
+        i["linkId"]: {o["valueCoding"]["code"] for o in i.get("answerOption", [])}
+        for g in shipped["item"]
+        for i in g["item"]
+    }
+    assert "dropped_out" in options["/psychotherapy_trials/outcome"]
+    assert "response_without_remission" in options["/episode/state"]
+    assert "valproate" in options["/current_medications/drug_class"]
 
 
 def test_questionnaire_completes_a_derived_trial_and_clears_data_needed() -> None:

@@ -2,7 +2,10 @@
 
 Only what is recorded becomes a fact: an absent Condition leaves its case field *not recorded*
 (``None``), never ``false``. Current disorders need an active, not refuted Condition; a history
-(seizures, implants, haemorrhage) counts whatever its clinical status.
+(seizures, implants, haemorrhage) counts whatever its clinical status. Where the date decides
+(schema v2: non-suicidal self-injury, a cardiovascular event within 6 weeks) the Condition's
+dates are read as :func:`map_nssi` and :func:`map_cardiovascular_events` say, and an undated
+one is data needed.
 """
 
 from __future__ import annotations

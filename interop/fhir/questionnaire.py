@@ -2,9 +2,12 @@
 
 FHIR has no place for trial adequacy, adherence, outcomes, psychotherapy modality and sessions,
 clinical features or preferences. The shipped Questionnaire (``data/trd-questionnaire.json``,
-generated from the case schema by :func:`build_questionnaire` and pinned by a test) asks for
-exactly those case sections, one item per case field: each ``linkId`` *is* the case field's
-JSON pointer (list sections are repeating groups, ``/antidepressant_trials/drug``), so a
+generated from the case schema by :func:`build_questionnaire` and pinned by a test;
+regenerate with ``TRD_CDS_REGENERATE=1 pytest tests/test_fhir_mapping.py -k questionnaire``)
+asks for exactly those case sections, one item per case field (schema v2 adds current
+medications, the non-suicidal self-injury group ``/suicide_risk/nssi`` and the new flags):
+each ``linkId`` *is* the case field's JSON pointer (list sections are repeating groups,
+``/antidepressant_trials/drug``), so a
 QuestionnaireResponse maps 1:1 onto the case. A repeat may name the FHIR resource it completes
 (``…/resource``, a valueReference): its answers then complete the trial derived from it.
 
