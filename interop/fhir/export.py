@@ -63,6 +63,7 @@ CONDITION_CODES: dict[str, tuple[str, str, str]] = {
         "Unintentional weight loss",
     ),
 }
+MUTISM_CODE = (SNOMED, "88052002", "Mutism")
 #: a dated non-suicidal self-injury (schema v2): a past event, onset = the date
 NSSI_CODE = (ICD10CM, "R45.88", "Nonsuicidal self-harm")
 _PRIMARY = {
@@ -88,6 +89,17 @@ def _concept(system: str, code: str, display: str) -> dict[str, Any]:
 
 def _ref(pid: str) -> dict[str, str]:
     return {"reference": f"Patient/{pid}"}
+
+
+def _active_condition(pid: str, code: tuple[str, str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "subject": _ref(pid),
+        "clinicalStatus": _concept(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
+        ),
+        "code": _concept(*code),
+    }
 
 
 def _answer(value: Any) -> dict[str, Any]:
@@ -168,7 +180,9 @@ def case_to_bundle(case: Case, *, at: datetime) -> dict[str, Any]:
         if data["episode"][name] is not None:
             ask(f"/episode/{name}", data["episode"][name])
     for name in ("psychotic_features", "catatonic_features", "mute", "not_eating_or_drinking"):
-        if data["diagnosis"][name] is not None:
+        if name == "mute" and data["diagnosis"][name] is True:
+            add(_active_condition(pid, MUTISM_CODE))  # read back by the 'mutism' ValueSet
+        elif data["diagnosis"][name] is not None:
             ask(f"/diagnosis/{name}", data["diagnosis"][name])
     _measurements(case, data, pid, at, add, repeats)
     if case.patient.pregnant is not None:
@@ -340,18 +354,7 @@ def _flags(data: dict[str, Any], pid: str, add: Any, ask: Any) -> None:
                 continue
             pointer = f"/{section}/{name}"
             if value is True and pointer in CONDITION_CODES:
-                add(
-                    {
-                        "resourceType": "Condition",
-                        "subject": _ref(pid),
-                        "clinicalStatus": _concept(
-                            "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                            "active",
-                            "Active",
-                        ),
-                        "code": _concept(*CONDITION_CODES[pointer]),
-                    }
-                )
+                add(_active_condition(pid, CONDITION_CODES[pointer]))
             else:
                 ask(pointer, value)
 
