@@ -93,6 +93,7 @@ def test_newer_zero_item9_does_not_displace_the_total() -> None:
     assert [(m.score, m.item9) for m in result.case.measurements] == [(18, None)]
     (kept,) = result.unmapped["phq9_item9_without_total"]
     assert kept["item9"] == 0 and kept["source"].startswith("Observation/i9#")
+    assert "but 0" in kept["why"]
 
 
 def test_undated_item9_is_not_used() -> None:

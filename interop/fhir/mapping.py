@@ -182,7 +182,13 @@ def map_measurements(b: Builder, scores: list[Score], onset: date | None) -> Non
         if not (newer and (alone.item9 or 0) >= 1):
             b.keep_unmapped(
                 "phq9_item9_without_total",
-                {"item9": alone.item9, "source": alone.item9_at, "why": "a total is as recent"},
+                {
+                    "item9": alone.item9,
+                    "source": alone.item9_at,
+                    "why": "newer than the latest total but 0: the total stays current"
+                    if newer
+                    else "the latest total is as recent",
+                },
             )
             alone = None
     if not usable and alone is None:

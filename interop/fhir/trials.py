@@ -146,8 +146,8 @@ def outcome_field(
     """The outcome of a trial: ``ongoing`` while open; derived from scores inside a closed
     window; otherwise *not recorded*. Case schema v2 still requires the outcome of an
     antidepressant, ECT or psychotherapy trial (only an augmentation's is optional) and has no
-    'not recorded' value, so it is entered as ``ongoing`` (never counted as a failure, nor as
-    an adequate trial) with a data-needed item."""
+    'not recorded' value, so it is entered as ``ongoing`` (never counted as a failure) with a
+    data-needed item."""
     if is_open:
         b.set(f"{ptr}/outcome", "ongoing", "")
         b.provenance.pop(f"{ptr}/outcome")
