@@ -166,6 +166,10 @@ def test_synthea_milan_mdd_with_fluoxetine_code_406022() -> None:
     } <= needed
     assert case.measurements == []  # Synthea records PHQ-9 screening as Procedures only
     assert case.suicide_risk.cssrs is None
+    # schema v2: the active order is also a current medication; its dose is not derivable
+    (med,) = case.current_medications
+    assert (med.drug, med.drug_class.value, med.dose_mg_per_day) == ("fluoxetine", "ssri", None)
+    assert "/current_medications/0/dose_mg_per_day" in needed
 
 
 def test_synthea_deceased_patients_are_refused() -> None:
@@ -289,7 +293,7 @@ def test_cli_fhir_case_prints_case_provenance_and_data_needed() -> None:
     r = CliRunner().invoke(fhir, ["case", str(path), "--at", "2026-11-24T09:00:00Z"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert set(out) == {"case", "provenance", "derivations", "data_needed", "not_in_case_schema"}
+    assert set(out) == {"case", "provenance", "derivations", "data_needed", "not_used"}
     assert out["provenance"]["/diagnosis/primary"].startswith("Condition/")
 
 

@@ -4,11 +4,13 @@ report pointers rewritten into the FHIR resources."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.fhir_support import LOINC, RXNORM, SCT, condition, daily, depressed, med_request, phq9
 from tests.fhir_support import patient as patient_res
 from trd_cds import Engine
@@ -146,7 +148,7 @@ def test_outcome_thresholds_follow_settings() -> None:
 def test_one_score_in_the_window_leaves_the_outcome_not_recorded() -> None:
     req = med_request("m1", *SERTRALINE, authored="2026-03-01", end="2026-05-10")
     trial, result = _trial([req, phq9("o1", "2026-04-01", 20)])
-    assert trial.outcome.value == "ongoing"  # v1 placeholder: never a failure
+    assert trial.outcome.value == "ongoing"  # v2 still requires one: never a failure
     need = {n.pointer: n for n in result.data_needed}["/antidepressant_trials/0/outcome"]
     assert "never counts as a failure" in need.reason
 
@@ -259,7 +261,7 @@ def test_scores_before_onset_or_after_the_evaluation_date_are_not_used() -> None
     assert (m.score, m.timepoint.value) == (15, "current")
 
 
-def test_item9_observation_without_a_total_is_kept_for_schema_v2() -> None:
+def test_item9_observation_without_a_total_becomes_a_v2_measurement() -> None:
     item = {
         "resourceType": "Observation",
         "id": "i9",
@@ -270,9 +272,9 @@ def test_item9_observation_without_a_total_is_kept_for_schema_v2() -> None:
         "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA6571-9"}]},
     }
     result = case_from_fhir([*depressed(), item], at=AT)
-    assert result.unmapped["phq9_item9_without_total"] == [
-        {"item9": 3, "source": "Observation/i9#/valueCodeableConcept/coding/0/code"}
-    ]
+    (m,) = result.case.measurements  # schema v2: item 9 without a total (more in test_fhir_v2)
+    assert (m.score, m.item9) == (None, 3)
+    assert "phq9_item9_without_total" not in result.unmapped
 
 
 def _trd_response(groups: list[tuple[str, dict[str, Any]]], qid: str = "trd-1") -> Any:
@@ -298,9 +300,14 @@ def _trd_response(groups: list[tuple[str, dict[str, Any]]], qid: str = "trd-1") 
 def test_questionnaire_is_shipped_generated_from_the_schema_and_valid() -> None:
     from fhir.resources.R4B.questionnaire import Questionnaire
 
+    if os.environ.get("TRD_CDS_REGENERATE"):
+        path = ROOT / "interop" / "fhir" / "data" / "trd-questionnaire.json"
+        path.write_text(json.dumps(build_questionnaire(), indent=1) + "\n", "utf-8")
     shipped = load_data("trd-questionnaire.json")
-    assert shipped == build_questionnaire()  # regenerate: see interop/fhir/questionnaire.py
+    # regenerate: TRD_CDS_REGENERATE=1 pytest tests/test_fhir_mapping.py -k questionnaire
+    assert shipped == build_questionnaire()
     Questionnaire.model_validate(shipped)
+    assert shipped["version"] == "2.0.0"  # follows case schema v2
     links = {i["linkId"] for g in shipped["item"] for i in g["item"]}
     assert {
         "/antidepressant_trials/dose_adequate",
@@ -308,7 +315,28 @@ def test_questionnaire_is_shipped_generated_from_the_schema_and_valid() -> None:
         "/psychotherapy_trials/modality",
         "/clinical_features/rumination",
         "/preferences/declines_medication",
+        # schema v2
+        "/diagnosis/mute",
+        "/episode/baseline_severity",
+        "/episode/current_severity",
+        "/measurements/date",
+        "/current_medications/resource",
+        "/current_medications/drug_class",
+        "/current_medications/dose_mg_per_day",
+        "/suicide_risk/nssi/last_date",
+        "/suicide_risk/nssi/within_3_months",
+        "/clinical_features/significant_weight_loss",
+        "/comorbidities/physical_condition_may_explain_symptoms",
+        "/contraindications/cardiovascular_event_within_6_weeks",
     } <= links
+    options = {
+        i["linkId"]: {o["valueCoding"]["code"] for o in i.get("answerOption", [])}
+        for g in shipped["item"]
+        for i in g["item"]
+    }
+    assert "dropped_out" in options["/psychotherapy_trials/outcome"]
+    assert "response_without_remission" in options["/episode/state"]
+    assert "valproate" in options["/current_medications/drug_class"]
 
 
 def test_questionnaire_completes_a_derived_trial_and_clears_data_needed() -> None:

@@ -62,6 +62,14 @@ CONDITION_FIELDS: dict[str, tuple[str, Any]] = {
     "arteriovenous-malformation": ("/contraindications/arteriovenous_malformation", True),
     "intracerebral-haemorrhage": ("/contraindications/intracerebral_haemorrhage_history", True),
     "pregnancy": ("/patient/pregnant", True),
+    "mutism": ("/diagnosis/mute", True),
+    "weight-loss": ("/clinical_features/significant_weight_loss", True),
+}
+#: ValueSet → (case pointer, expected value) for a Condition dated 2026-11-01 (schema v2:
+#: the date decides; see test_fhir_mapping for the dating rules)
+DATED_CONDITION_FIELDS: dict[str, tuple[str, Any]] = {
+    "nssi": ("/suicide_risk/nssi/last_date", "2026-11-01"),
+    "cardiovascular-event": ("/contraindications/cardiovascular_event_within_6_weeks", True),
 }
 #: ValueSet → expected value for a Condition that is the primary diagnosis
 PRIMARY = {
@@ -85,6 +93,7 @@ def test_every_valueset_is_versioned_and_wired() -> None:
     wired = (
         set(CONDITION_FIELDS)
         | set(PRIMARY)
+        | set(DATED_CONDITION_FIELDS)
         | {"phq9-total", "phq9-panel", "phq9-item9", "pregnancy-status", "ect", "psychotherapy"}
     )
     assert wired == set(VALUESETS)
@@ -104,6 +113,17 @@ def test_condition_code_sets_its_case_field(vs: str, system: str, code: str) -> 
     result = case_from_fhir(res, at=AT)
     assert _at(result.case, pointer) == expected
     assert result.provenance[pointer] == "Condition/c-x#/code/coding/0/code"
+
+
+@pytest.mark.parametrize(
+    ("vs", "system", "code"), [t for t in ALL_CODES if t[0] in DATED_CONDITION_FIELDS]
+)
+def test_dated_condition_code_sets_its_case_field(vs: str, system: str, code: str) -> None:
+    pointer, expected = DATED_CONDITION_FIELDS[vs]
+    event = condition(code, system, rid="c-x", onset="2026-11-01", status="resolved")
+    result = case_from_fhir([*depressed(), event], at=AT)
+    assert _at(result.case, pointer) == expected
+    assert result.provenance[pointer] == "Condition/c-x#/onsetDateTime"
 
 
 @pytest.mark.parametrize(("vs", "system", "code"), [t for t in ALL_CODES if t[0] in PRIMARY])
@@ -243,7 +263,53 @@ def test_augmenting_agent_alone_is_not_an_augmentation() -> None:
     )
     result = case_from_fhir([*depressed(), q], at=AT)
     assert result.case.augmentations == []
-    assert result.unmapped["current_medications"][0]["drug"] == "quetiapine"
+    (med,) = result.case.current_medications  # schema v2: an active order is current
+    assert (med.drug, med.drug_class.value) == ("quetiapine", "antipsychotic")
+
+
+#: every ingredient's current-medication class (schema v2 ``MedicationClass``)
+MEDICATION_CLASSES = {
+    **{
+        n: ("other_antidepressant" if r["class"] == "other" else r["class"])
+        for n, r in DRUGS["antidepressants"].items()
+    },
+    **{
+        n: {
+            "lithium": "lithium",
+            "second_generation_antipsychotic": "antipsychotic",
+            "lamotrigine": "lamotrigine",
+        }.get(r["agent"], "other")
+        for n, r in DRUGS["augmenting_agents"].items()
+    },
+    **{n: r["class"] for n, r in DRUGS["other_psychotropics"].items()},
+}
+
+
+@pytest.mark.parametrize(("name", "cls"), sorted(MEDICATION_CLASSES.items()))
+def test_every_active_drug_is_a_current_medication_of_its_class(name: str, cls: str) -> None:
+    req = med_request(
+        "m1", "0", f"{name} 10 MG Oral Tablet", authored="2026-10-01", status="active"
+    )
+    result = case_from_fhir([*depressed(), req], at=AT)
+    (med,) = result.case.current_medications
+    assert (med.drug, med.drug_class.value) == (name, cls)
+    assert result.provenance["/current_medications/0/drug"] == (
+        "MedicationRequest/m1#/medicationCodeableConcept/coding/0/display"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [(n, w) for n, r in DRUGS["other_psychotropics"].items() for w in r["names"]],
+)
+def test_other_psychotropic_names(name: str, word: str) -> None:
+    assert terminology().ingredient_in_text(f"{word.title()} sodium 250 MG") == [name]
+
+
+def test_valproate_rxnorm_ingredient_code() -> None:
+    req = med_request("m1", "11118", "", authored="2026-10-01", status="active")
+    (med,) = case_from_fhir([*depressed(), req], at=AT).case.current_medications
+    assert (med.drug, med.drug_class.value) == ("valproate", "valproate")
 
 
 def test_min_dose_table_carries_its_source_label() -> None:

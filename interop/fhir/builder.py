@@ -51,7 +51,8 @@ class Builder:
     derivations: list[Derivation] = field(default_factory=list)
     needed: list[DataNeeded] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: facts FHIR holds that schema v1 has no field for (mapped when schema v2 lands)
+    #: FHIR facts read but not put in the case (an older item 9, undated procedures, an
+    #: augmenting agent outside any antidepressant course), by kind, with their source
     unmapped: dict[str, list[Any]] = field(default_factory=dict)
 
     def set(self, pointer: str, value: Any, source: str) -> None:

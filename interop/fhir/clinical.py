@@ -2,7 +2,10 @@
 
 Only what is recorded becomes a fact: an absent Condition leaves its case field *not recorded*
 (``None``), never ``false``. Current disorders need an active, not refuted Condition; a history
-(seizures, implants, haemorrhage) counts whatever its clinical status.
+(seizures, implants, haemorrhage) counts whatever its clinical status. Where the date decides
+(schema v2: non-suicidal self-injury, a cardiovascular event within 6 weeks) the Condition's
+dates are read as :func:`map_nssi` and :func:`map_cardiovascular_events` say, and an undated
+one is data needed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ...engine.assessments import months_before
 from .builder import Builder
 from .errors import FhirError, location
 from .resources import PatientData, Resource
@@ -29,6 +33,8 @@ ACTIVE_CONDITION_FIELDS: dict[str, str] = {
     "catatonia": "/diagnosis/catatonic_features",
     "social-isolation": "/psychosocial/social_isolation",
     "pregnancy": "/patient/pregnant",
+    "mutism": "/diagnosis/mute",
+    "weight-loss": "/clinical_features/significant_weight_loss",
 }
 #: ... by any Condition in the ValueSet (a history counts)
 HISTORY_CONDITION_FIELDS: dict[str, str] = {
@@ -105,6 +111,8 @@ class Diagnosis:
 def map_conditions(b: Builder, pd: PatientData, term: Terminology) -> Diagnosis:
     """Primary diagnosis, episode onset/severity/state, comorbidities and contraindications."""
     primary: list[tuple[int, date | None, Resource, str]] = []  # (rank, onset, res, dx)
+    nssi: list[tuple[Resource, str]] = []
+    cv_events: list[tuple[Resource, str]] = []
     for c in pd.of("Condition"):
         if not _usable(c) or not _recorded_by(c, b.today):
             continue
@@ -133,6 +141,12 @@ def map_conditions(b: Builder, pd: PatientData, term: Terminology) -> Diagnosis:
             for vs, pointer in HISTORY_CONDITION_FIELDS.items():
                 if term.member(vs, system, code):
                     b.set(pointer, True, where)
+            if term.member("nssi", system, code):
+                nssi.append((c, where))
+            if term.member("cardiovascular-event", system, code):
+                cv_events.append((c, where))
+    map_nssi(b, nssi)
+    map_cardiovascular_events(b, cv_events)
     if not primary:
         b.need(
             "/diagnosis/primary",
@@ -166,6 +180,96 @@ def _episode_from_condition(
             # a coded severity is the episode's severity at diagnosis: its baseline (schema v2)
             name = "baseline_severity" if field == "severity" else field
             b.set(f"/episode/{name}", target["code"], location(res, f"/code/coding/{i}/code"))
+
+
+def _onset(c: Mapping[str, Any]) -> tuple[date | None, str]:
+    if "onsetDateTime" in c:
+        return fhir_date(c.get("onsetDateTime")), "/onsetDateTime"
+    return fhir_date((c.get("onsetPeriod") or {}).get("start")), "/onsetPeriod/start"
+
+
+def map_nssi(b: Builder, conditions: list[tuple[Resource, str]]) -> None:
+    """Non-suicidal self-injury Conditions (any clinical status) → ``/suicide_risk/nssi``.
+
+    The date of the latest self-injury is the abatement date when given; else, for a Condition
+    that is not ongoing (resolved, inactive, or no status: one event), its onset. An ongoing
+    one (active, recurrence, relapse) has no date of its latest episode: it sets
+    ``within_3_months`` only when its onset already falls inside the last 3 months (then the
+    latest episode surely does); otherwise the date is data needed, never guessed."""
+    if not conditions:
+        return
+    dated: list[tuple[date, str]] = []
+    recent_onsets: list[tuple[date, str]] = []
+    undated: list[str] = []
+    three_months_ago = months_before(b.today, 3)
+    for c, where in conditions:
+        ended = fhir_date(c.get("abatementDateTime"))
+        onset, onset_path = _onset(c)
+        ongoing = status_code(c.get("clinicalStatus")) in ("active", "recurrence", "relapse")
+        if ended is not None and ended <= b.today:
+            dated.append((ended, location(c, "/abatementDateTime")))
+        elif not ongoing and onset is not None:
+            dated.append((onset, location(c, onset_path)))
+        elif ongoing and onset is not None and onset >= three_months_ago:
+            recent_onsets.append((onset, location(c, onset_path)))
+        else:
+            undated.append(where)
+    if recent_onsets:  # surely recent, whatever older dated episodes say
+        day, at = max(recent_onsets)
+        b.derive(
+            "/suicide_risk/nssi/within_3_months",
+            True,
+            f"ongoing self-injury since {day}, inside the 3 months before {b.today}",
+            [at],
+        )
+        b.set("/suicide_risk/nssi/within_3_months", True, at)
+    elif undated:  # an older date would understate how recent the latest episode is
+        b.need(
+            "/suicide_risk/nssi/last_date",
+            "the date of the most recent non-suicidal self-injury",
+            "a self-injury Condition is ongoing or undated: its latest episode is not dated",
+        )
+    else:
+        day, at = max(dated)
+        b.derive(
+            "/suicide_risk/nssi/last_date",
+            day.isoformat(),
+            "the latest self-injury Condition (abatement, else the onset of a past event)",
+            [at],
+        )
+        b.set("/suicide_risk/nssi/last_date", day.isoformat(), at)
+
+
+#: the EU esketamine SmPC 4.3 window for a recent cardiovascular event
+CV_EVENT_DAYS = 42
+
+
+def map_cardiovascular_events(b: Builder, conditions: list[tuple[Resource, str]]) -> None:
+    """A myocardial infarction or stroke whose onset lies within 6 weeks before the evaluation
+    date → ``cardiovascular_event_within_6_weeks`` true. An older event is no evidence that
+    none happened since (stays not recorded); an undated one is data needed."""
+    undated: list[str] = []
+    for c, where in conditions:
+        onset, path = _onset(c)
+        if onset is None:  # a recordedDate does not date the event itself
+            undated.append(where)
+            continue
+        if 0 <= (b.today - onset).days <= CV_EVENT_DAYS:
+            at = location(c, path)
+            b.derive(
+                "/contraindications/cardiovascular_event_within_6_weeks",
+                True,
+                f"cardiovascular event on {onset}, within {CV_EVENT_DAYS} days before {b.today}",
+                [at],
+            )
+            b.set("/contraindications/cardiovascular_event_within_6_weeks", True, at)
+            return
+    if undated:
+        b.need(
+            "/contraindications/cardiovascular_event_within_6_weeks",
+            "the date of the cardiovascular event (myocardial infarction, stroke)",
+            "a cardiovascular event Condition has no onset date",
+        )
 
 
 @dataclass(frozen=True)
@@ -227,22 +331,18 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
             for m in o.get("hasMember") or []:
                 panel_of[str(m.get("reference"))] = f"panel:{o.get('id')}"
     totals: dict[str, tuple[date | None, int, str, str]] = {}
-    items: dict[str, tuple[int, str]] = {}
+    items: dict[str, tuple[int, str, date | None, str]] = {}
     for o in pd.of("Observation"):
         if not _final(o):
             continue
         when = o.get("effectiveDateTime") or (o.get("effectivePeriod") or {}).get("start")
         key = panel_of.get(f"Observation/{o.get('id')}") or f"time:{when}"
+        when_path = "/effectiveDateTime" if "effectiveDateTime" in o else "/effectivePeriod/start"
         for _, c in codings(o.get("code")):
             system, code = c.get("system"), c.get("code")
             if term.member("phq9-total", system, code):
                 value, path = observation_value(o, term)
                 if value is not None:
-                    when_path = (
-                        "/effectiveDateTime"
-                        if "effectiveDateTime" in o
-                        else ("/effectivePeriod/start")
-                    )
                     totals[key] = (
                         fhir_date(when),
                         value,
@@ -252,22 +352,22 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
             elif term.member("phq9-item9", system, code):
                 value, path = observation_value(o, term)
                 if value is not None:
-                    items[key] = (value, location(o, path))
+                    items[key] = (value, location(o, path), fhir_date(when), location(o, when_path))
     scores = [
         Score(
             day,
             total,
             at,
-            item9=items.get(key, (None, ""))[0],
-            item9_at=items.get(key, (None, ""))[1],
+            item9=items[key][0] if key in items else None,
+            item9_at=items[key][1] if key in items else "",
             key=key,
             date_at=date_at,
         )
         for key, (day, total, at, date_at) in totals.items()
     ]
     scores += [
-        Score(None, None, "", item9=value, item9_at=at, key=key)
-        for key, (value, at) in items.items()
+        Score(day, None, "", item9=value, item9_at=at, key=key, date_at=date_at)
+        for key, (value, at, day, date_at) in items.items()
         if key not in totals
     ]
     for qr in pd.of("QuestionnaireResponse"):
@@ -354,7 +454,15 @@ def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
                 day, total, location(qr, answers[PHQ9_ITEMS[0]][1]), *item9, key=f"qr:{qr['id']}"
             )
     if item9[0] is not None:
-        return Score(day, None, "", item9=item9[0], item9_at=item9[1], key=f"qr:{qr['id']}")
+        return Score(
+            day,
+            None,
+            "",
+            item9=item9[0],
+            item9_at=item9[1],
+            key=f"qr:{qr['id']}",
+            date_at=location(qr, "/authored"),
+        )
     return None
 
 

@@ -44,7 +44,7 @@ class FhirCase:
     provenance: dict[str, str]
     data_needed: list[DataNeeded]
     derivations: list[Derivation] = field(default_factory=list)
-    #: FHIR facts case schema v1 has no field for (by future v2 field)
+    #: FHIR facts read but not put in the case (by kind), with their source and why
     unmapped: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class FhirCase:
             "provenance": dict(sorted(self.provenance.items())),
             "derivations": [d.to_json() for d in self.derivations],
             "data_needed": [n.to_json() for n in self.data_needed],
-            "not_in_case_schema": self.unmapped,
+            "not_used": self.unmapped,
         }
 
 
@@ -152,12 +152,19 @@ def _case(
 
 def score_usable(day: date | None, onset: date | None, today: date) -> bool:
     """A score can stand for the episode: dated, not after the evaluation date, not before the
-    episode onset (when known)."""
+    episode onset (when known). Whether it is *current enough* is not judged here: the score
+    keeps its date and the engine compares it with the evaluation time
+    (``score_current_max_days``, §11.5), so an old score is shown, never used as current."""
     return day is not None and day <= today and (onset is None or day >= onset)
 
 
 def map_measurements(b: Builder, scores: list[Score], onset: date | None) -> None:
-    """PHQ-9 baseline (earliest) and current (latest) totals of the current episode."""
+    """PHQ-9 baseline (earliest) and current (latest) totals of the current episode, each with
+    its date; item 9 on the same administration goes with its total.
+
+    PHQ-9 item 9 recorded without a total (schema v2) is the current PHQ-9 when there is no
+    usable total, or when it is newer than the latest total and positive (a positive answer
+    is never dropped for an older total); otherwise it is kept aside with a note."""
     usable = sorted(
         (s for s in scores if s.total is not None and score_usable(s.day, onset, b.today)),
         key=lambda s: (s.day or date.min, s.key),
@@ -168,33 +175,74 @@ def map_measurements(b: Builder, scores: list[Score], onset: date | None) -> Non
             f"{len(skipped)} PHQ-9 total(s) undated, in the future or before the "
             "episode onset: not used"
         )
-    item9_only(b, [s for s in scores if s.total is None])
-    if not usable:
+    alone = item9_only(b, [s for s in scores if s.total is None], onset)
+    if alone is not None and usable:
+        latest = usable[-1]
+        newer = (alone.day or date.min) > (latest.day or date.min)
+        if not (newer and (alone.item9 or 0) >= 1):
+            b.keep_unmapped(
+                "phq9_item9_without_total",
+                {
+                    "item9": alone.item9,
+                    "source": alone.item9_at,
+                    "why": "newer than the latest total but 0: the total stays current"
+                    if newer
+                    else "the latest total is as recent",
+                },
+            )
+            alone = None
+    if not usable and alone is None:
         b.need(
             "/measurements",
             "a current PHQ-9 (or MADRS, HAM-D17, QIDS-SR16) score",
             "no dated PHQ-9 total in the current episode",
         )
         return
-    chosen = [("current", usable[-1])]
-    if usable[0].day != usable[-1].day:
-        chosen.insert(0, ("baseline", usable[0]))
+    chosen: list[tuple[str, Score]] = []
+    current = alone if alone is not None else usable[-1]
+    if usable and usable[0].day != current.day:
+        chosen.append(("baseline", usable[0]))
+    chosen.append(("current", current))
     for i, (timepoint, s) in enumerate(chosen):
         ptr = f"/measurements/{i}"
         b.data.setdefault("measurements", []).append({})
-        b.set(f"{ptr}/instrument", "phq9", s.total_at)
-        b.set(f"{ptr}/timepoint", timepoint, s.total_at)
-        b.set(f"{ptr}/score", s.total, s.total_at)
-        b.set(f"{ptr}/date", (s.day or date.min).isoformat(), s.date_at or s.total_at)
-        if s.item9 is not None and s.total is not None and s.item9 <= s.total:
+        anchor = s.total_at if s.total is not None else s.item9_at
+        b.set(f"{ptr}/instrument", "phq9", anchor)
+        b.set(f"{ptr}/timepoint", timepoint, anchor)
+        if s.total is not None:
+            b.set(f"{ptr}/score", s.total, s.total_at)
+        b.set(f"{ptr}/date", (s.day or date.min).isoformat(), s.date_at or anchor)
+        if s.item9 is not None and (s.total is None or s.item9 <= s.total):
             b.set(f"{ptr}/item9", s.item9, s.item9_at)
+    if alone is not None:
+        b.need(
+            "/measurements",
+            "a current PHQ-9 total score",
+            "the latest PHQ-9 records item 9 without a total",
+        )
 
 
-def item9_only(b: Builder, scores: list[Score]) -> None:
-    """PHQ-9 item 9 recorded without a total: schema v2 can hold it; v1 cannot."""
-    for s in scores:
-        if s.item9 is not None:
-            b.keep_unmapped("phq9_item9_without_total", {"item9": s.item9, "source": s.item9_at})
+def item9_only(b: Builder, scores: list[Score], onset: date | None) -> Score | None:
+    """The latest usable PHQ-9 item 9 recorded without a total (schema v2 holds it as a PHQ-9
+    measurement without ``score``); undated or out-of-episode ones are kept aside."""
+    alone = [s for s in scores if s.item9 is not None]
+    usable = sorted(
+        (s for s in alone if score_usable(s.day, onset, b.today)),
+        key=lambda s: (s.day or date.min, s.key),
+    )
+    for s in alone:
+        if s not in usable[-1:]:
+            b.keep_unmapped(
+                "phq9_item9_without_total",
+                {
+                    "item9": s.item9,
+                    "source": s.item9_at,
+                    "why": "older than another item 9"
+                    if s in usable
+                    else "undated, in the future or before the episode onset",
+                },
+            )
+    return usable[-1] if usable else None
 
 
 def _required_and_safety(b: Builder) -> None:

@@ -2,9 +2,12 @@
 
 FHIR has no place for trial adequacy, adherence, outcomes, psychotherapy modality and sessions,
 clinical features or preferences. The shipped Questionnaire (``data/trd-questionnaire.json``,
-generated from the case schema by :func:`build_questionnaire` and pinned by a test) asks for
-exactly those case sections, one item per case field: each ``linkId`` *is* the case field's
-JSON pointer (list sections are repeating groups, ``/antidepressant_trials/drug``), so a
+generated from the case schema by :func:`build_questionnaire` and pinned by a test;
+regenerate with ``TRD_CDS_REGENERATE=1 pytest tests/test_fhir_mapping.py -k questionnaire``)
+asks for exactly those case sections, one item per case field (schema v2 adds current
+medications, the non-suicidal self-injury group ``/suicide_risk/nssi`` and the new flags):
+each ``linkId`` *is* the case field's JSON pointer (list sections are repeating groups,
+``/antidepressant_trials/drug``), so a
 QuestionnaireResponse maps 1:1 onto the case. A repeat may name the FHIR resource it completes
 (``…/resource``, a valueReference): its answers then complete the trial derived from it.
 
@@ -47,11 +50,20 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("contraindications", None),
     ("preferences", None),
     ("psychosocial", None),
+    ("current_medications", None),
 )
 #: list sections whose repeats can name the resource they complete
-LINKABLE = ("antidepressant_trials", "augmentations", "ect_courses", "psychotherapy_trials")
+LINKABLE = (
+    "antidepressant_trials",
+    "augmentations",
+    "ect_courses",
+    "psychotherapy_trials",
+    "current_medications",
+)
 #: extra C-SSRS detail the LOINC screener has no item for
 CSSRS_EXTRA = "/suicide_risk/cssrs/last_behaviour_date"
+#: nested sections asked as their own group (schema v2): group linkId → model
+NESTED: dict[str, type[BaseModel]] = {"/suicide_risk/nssi": case_model.Nssi}
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -122,6 +134,15 @@ def build_questionnaire() -> dict[str, Any]:
         if repeats:
             group["repeats"] = True
         items.append(group)
+    for link, model in NESTED.items():
+        items.append(
+            {
+                "linkId": link,
+                "type": "group",
+                "text": model.__doc__.split("(", 1)[0].strip() if model.__doc__ else link,
+                "item": _model_items(link, model, None),
+            }
+        )
     items.append(
         {
             "linkId": "/suicide_risk/cssrs",
@@ -199,6 +220,11 @@ def apply_response(b: Builder, qr: Mapping[str, Any]) -> None:
                 value, at = fields["last_behaviour_date"]
                 b.set(CSSRS_EXTRA, value, at)
             continue
+        if link in NESTED:
+            for name, (value, at) in fields.items():
+                b.set(f"{link}/{name}", value, at)
+                answered.add(f"{link}/{name}")
+            continue
         annotation = (
             case_model.Case.model_fields[section].annotation
             if section in case_model.Case.model_fields
@@ -248,6 +274,7 @@ def _list_target(
         "antidepressant_trials": "drug",
         "augmentations": "drug",
         "psychotherapy_trials": "modality",
+        "current_medications": "drug",
     }.get(section)
     for idx, _ in enumerate(items):
         if f"/{section}/{idx}" in claimed:

@@ -3,7 +3,8 @@
 ``data/terminology.json`` is a FHIR R4 Bundle of versioned ValueSets (explicit SNOMED CT / LOINC
 concepts; ICD-10-CM by ``is-a`` filters, read as code-prefix hierarchy) and ConceptMaps.
 ``data/drugs.json`` maps antidepressant and augmenting-agent ingredients to the Thase–Rush
-class / augmentation agent (domain-reference §10); ``data/min_doses.json`` is the §11.8
+class / augmentation agent (domain-reference §10), and other psychotropics (valproate) to their
+current-medication class (case schema v2); ``data/min_doses.json`` is the §11.8
 minimum-dose table with its source label. Nothing here guesses: a code that is in no table is
 simply not recognised.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -66,6 +67,10 @@ class Terminology:
     min_doses: dict[str, float]
     extended_release_min: dict[str, float]
     dose_source: str
+    #: ingredient → current-medication class for drugs neither antidepressant nor augmenting
+    other_psychotropics: dict[str, str] = field(default_factory=dict)
+    #: a word naming an ingredient (its own name or an alias: divalproex → valproate)
+    names: dict[str, str] = field(default_factory=dict)
 
     def member(self, valueset: str, system: str | None, code: str | None) -> bool:
         return self.valuesets[valueset].contains(system, code)
@@ -78,9 +83,28 @@ class Terminology:
         return self.maps[conceptmap].get((system or "", code or ""), {})
 
     def ingredient_in_text(self, text: str) -> list[str]:
-        """Known ingredient names that occur as whole words in a display or text."""
+        """Known ingredients named (by name or alias) as whole words in a display or text."""
         words = set(re.findall(r"[a-z]+", text.lower()))
-        return sorted(n for n in (*self.antidepressants, *self.augmenting) if n in words)
+        return sorted({n for word, n in self.names.items() if word in words})
+
+    def medication_class(self, ingredient: str) -> str | None:
+        """The current-medication class (case schema v2 ``MedicationClass``) of an ingredient:
+        antidepressant classes as in the trial table (``other`` → ``other_antidepressant``),
+        lithium, antipsychotics, lamotrigine, valproate; ``None`` for an unknown ingredient."""
+        if ingredient in self.antidepressants:
+            cls = self.antidepressants[ingredient]
+            return "other_antidepressant" if cls == "other" else cls
+        if ingredient in self.augmenting:
+            return _AGENT_CLASS.get(self.augmenting[ingredient], "other")
+        return self.other_psychotropics.get(ingredient)
+
+
+#: augmentation agent → current-medication class
+_AGENT_CLASS = {
+    "lithium": "lithium",
+    "second_generation_antipsychotic": "antipsychotic",
+    "lamotrigine": "lamotrigine",
+}
 
 
 def _valueset(resource: dict[str, Any]) -> ValueSet:
@@ -121,10 +145,14 @@ def terminology() -> Terminology:
     drugs = load_data("drugs.json")
     doses = load_data("min_doses.json")
     rx: dict[str, str] = {}
-    for table in (drugs["antidepressants"], drugs["augmenting_agents"]):
+    names: dict[str, str] = {}
+    tables = ("antidepressants", "augmenting_agents", "other_psychotropics")
+    for table in (drugs[t] for t in tables):
         for name, row in table.items():
             if row.get("rxnorm"):
                 rx[row["rxnorm"]] = name
+            for word in (name, *row.get("names", ())):
+                names[word] = name
     return Terminology(
         valuesets=valuesets,
         maps=maps,
@@ -134,4 +162,6 @@ def terminology() -> Terminology:
         min_doses={k: float(v) for k, v in doses["minimum_daily_dose_mg"].items()},
         extended_release_min={k: float(v) for k, v in doses["extended_release_minimum_mg"].items()},
         dose_source=doses["source"],
+        other_psychotropics={n: r["class"] for n, r in drugs["other_psychotropics"].items()},
+        names=names,
     )

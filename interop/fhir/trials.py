@@ -43,10 +43,10 @@ def map_trials(
         if course.ingredient not in term.augmenting:
             continue
         if course.episode not in episodes_with_ad:
-            b.keep_unmapped(
-                "current_medications" if course.open else "medications",
-                {"drug": course.ingredient, "source": course.uses[0].product.at},
-            )
+            if not course.open:  # an open one is a current medication (below)
+                b.keep_unmapped(
+                    "medications", {"drug": course.ingredient, "source": course.uses[0].product.at}
+                )
             continue
         ptr = f"/augmentations/{n}"
         b.data.setdefault("augmentations", []).append({})
@@ -59,17 +59,38 @@ def map_trials(
             "FHIR records the order, not its effect",
         )
         n += 1
-    current_medications(b, [c for c in all_courses if c.open])
+    current_medications(b, [c for c in all_courses if c.open], term)
 
 
-def current_medications(b: Builder, open_courses: list[Course]) -> None:
-    """Schema v2 ``current_medications`` (drug, class, dose): kept aside until v2 lands."""
-    for c in open_courses:
-        dose = max((u.daily_mg for u in c.uses if u.daily_mg is not None), default=None)
-        b.keep_unmapped(
-            "current_medications",
-            {"drug": c.ingredient, "daily_dose_mg": dose, "source": c.uses[0].product.at},
-        )
+def current_medications(b: Builder, open_courses: list[Course], term: Terminology) -> None:
+    """Active antidepressant, antipsychotic, lithium, valproate (… any classed psychotropic)
+    orders and statements → ``current_medications`` (drug, class, total daily dose).
+
+    The daily dose is the largest stated by an active resource of the course (the current
+    regimen; a closed earlier order does not count); unknown unit or frequency → not recorded.
+    """
+    n = 0
+    for c in sorted(open_courses, key=lambda c: c.ingredient):
+        cls = term.medication_class(c.ingredient)
+        if cls is None:  # pragma: no cover - courses only hold classed ingredients
+            continue
+        ptr = f"/current_medications/{n}"
+        n += 1
+        first = next(u for u in c.uses if u.open)
+        b.data.setdefault("current_medications", []).append({})
+        b.set(f"{ptr}/drug", c.ingredient, first.product.at)
+        b.set(f"{ptr}/drug_class", cls, first.product.at)
+        dosed = [u for u in c.uses if u.open and u.daily_mg is not None]
+        if dosed:
+            use = max(dosed, key=lambda u: u.daily_mg or 0.0)
+            b.derive(f"{ptr}/dose_mg_per_day", use.daily_mg, f"dose {use.dose_rule}", [use.dose_at])
+            b.set(f"{ptr}/dose_mg_per_day", use.daily_mg, use.dose_at)
+        else:
+            b.need(
+                f"{ptr}/dose_mg_per_day",
+                f"the current total daily dose of {c.ingredient}",
+                "no active dosage with a known unit and frequency",
+            )
 
 
 def _trial(
@@ -123,9 +144,10 @@ def outcome_field(
     what: str,
 ) -> None:
     """The outcome of a trial: ``ongoing`` while open; derived from scores inside a closed
-    window; otherwise *not recorded*. Schema v1 makes the outcome required and has no 'not
-    recorded' value, so it is entered as ``ongoing`` (never counted as a failure) with a
-    data-needed item; schema v2 should make it optional."""
+    window; otherwise *not recorded*. Case schema v2 still requires the outcome of an
+    antidepressant, ECT or psychotherapy trial (only an augmentation's is optional) and has no
+    'not recorded' value, so it is entered as ``ongoing`` (never counted as a failure) with a
+    data-needed item."""
     if is_open:
         b.set(f"{ptr}/outcome", "ongoing", "")
         b.provenance.pop(f"{ptr}/outcome")
@@ -140,7 +162,8 @@ def outcome_field(
         f"{ptr}/outcome",
         f"the outcome of {what} (response, remission, no response, stopped for intolerance)",
         "no two PHQ-9 totals inside the trial window; entered as "
-        "'ongoing' (schema v1 has no 'not recorded'), which never counts as a failure",
+        "'ongoing' (case schema v2 requires an outcome and has no 'not recorded'), which "
+        "never counts as a failure",
     )
 
 
