@@ -188,6 +188,14 @@ with open_log(url) as log:
 """
 
 
+def _create_schema(url: str) -> None:
+    owner = PostgresStore(url)
+    try:
+        owner.create_schema()
+    finally:
+        owner.close()
+
+
 def _writer(url: str, who: str, count: int) -> subprocess.Popen[str]:
     env = {**os.environ, ENV_KEY: KEY.decode(), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
@@ -202,7 +210,7 @@ def _writer(url: str, who: str, count: int) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_four_processes_500_appends_each(url: str) -> None:
-    PostgresStore(url).create_schema()  # as in production: the owner creates the tables once
+    _create_schema(url)  # as in production: the owner creates the tables once
     procs = [_writer(url, f"p{n}", 500) for n in range(4)]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
@@ -219,7 +227,7 @@ def test_four_processes_500_appends_each(url: str) -> None:
 
 @pytest.mark.slow
 def test_sigkill_mid_append_loses_nothing_acknowledged(url: str, engine: Engine) -> None:
-    PostgresStore(url).create_schema()
+    _create_schema(url)
     procs = [_writer(url, f"k{n}", -1) for n in range(2)]
     acknowledged: set[int] = set()
     try:
