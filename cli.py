@@ -598,7 +598,7 @@ def schema(which: str) -> None:
 
 @main.group("audit")
 def audit_group() -> None:
-    """Inspect, verify and replay an audit log (.jsonl, .sqlite or .db).
+    """Inspect, verify and replay an audit log (.jsonl, .sqlite, .db or postgresql:// URL).
 
     TRD_CDS_AUDIT_KEY: writing needs it (for cases with a patient id, and for a log whose
     records carry MACs); finding a patient (list --patient) needs it; verify uses it to check
@@ -625,7 +625,16 @@ def _audit_failed(exc: TrdCdsError) -> NoReturn:
     sys.exit(EXIT_CASE_FAILED)
 
 
-_AUDIT_PATH = click.argument("path", type=click.Path(exists=True, dir_okay=False))
+class _LogPath(click.Path):
+    """An existing log file, or a ``postgresql://`` URL (passed through unchanged)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value
+        return super().convert(value, param, ctx)
+
+
+_AUDIT_PATH = click.argument("path", type=_LogPath(exists=True, dir_okay=False))
 
 
 @audit_group.command("list")

@@ -10,7 +10,10 @@ run is printed beside it, so a reader can tell. Run it on an otherwise idle mach
 What is measured (the same seeded generated cases, given as case data, for every runner):
 
 * **--jobs 1 vs 2**: ``evaluate_parallel`` (a process pool, one engine per worker), wall time
-  from the first item to the last outcome, pool start-up and engine builds included;
+  from the first item to the last outcome, pool start-up and engine builds included, and the
+  CPU time per case of the client and of the workers (``RUSAGE_CHILDREN`` once the pool has
+  joined them): on a loaded machine, equal worker CPU per case for 1 and 2 processes says the
+  lost speed-up is the machine's, not the pool's;
 * **Dask 1 vs 2 workers**: ``evaluate_on_client`` on a LocalCluster of 1 or 2 single-threaded
   worker processes (cluster start excluded, plugin registration and engine builds included);
 * **streaming memory**: the client's resident set size (``/proc/self/statm``) while ``--stream``
@@ -66,15 +69,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its reaped child processes."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
 def _timed(label: str, run: Any, n: int) -> dict[str, Any]:
     before = load()
+    cpu_before = _cpu()
     t = time.perf_counter()
     count = failed = 0
     for outcome in run():
         count += 1
         failed += outcome.failure is not None
     seconds = time.perf_counter() - t
+    cpu_after = _cpu()  # a finished pool has joined its workers: their CPU is counted
     after = load()
+    client_ms = (cpu_after[0] - cpu_before[0]) * 1000 / n
+    workers_ms = (cpu_after[1] - cpu_before[1]) * 1000 / n
     assert count == n, (label, count, n)
     row = {
         "runner": label,
@@ -84,10 +98,15 @@ def _timed(label: str, run: Any, n: int) -> dict[str, Any]:
         "cases_per_s": round(n / seconds, 1),
         "load_before": [round(x, 2) for x in before],
         "load_after": [round(x, 2) for x in after],
+        "client_cpu_ms_per_case": round(client_ms, 2),
+        "worker_cpu_ms_per_case": round(workers_ms, 2) if workers_ms else None,
     }
+    cpu = f"CPU/case: client {client_ms:.1f} ms" + (
+        f", workers {workers_ms:.1f} ms" if workers_ms else ""
+    )
     print(
         f"  {label:<16} {n:>8} cases {seconds:8.1f} s {n / seconds:9.1f} cases/s   "
-        f"load {before[0]:.2f} -> {after[0]:.2f}   ({failed} failed)",
+        f"load {before[0]:.2f} -> {after[0]:.2f}   {cpu}   ({failed} failed)",
         flush=True,
     )
     return row

@@ -336,3 +336,67 @@ def test_verify_detects_tampering(tamper: Tamper, server: PgServer, template: st
         else:
             assert not result.ok and result.problem is not None
             assert result.problem.kind == expected, str(result)
+
+
+def test_cli_writes_and_verifies_a_postgres_log(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from tests.conftest import EXAMPLES
+    from trd_cds.cli import main
+
+    monkeypatch.setenv(ENV_KEY, KEY.decode())
+    runner = CliRunner()
+    at = ["--at", "2026-11-24T09:00:00Z"]
+    wrote = runner.invoke(
+        main, ["evaluate", str(EXAMPLES), "--format", "jsonl", "--audit", url, *at]
+    )
+    assert wrote.exit_code == 0, wrote.stderr
+    verified = runner.invoke(main, ["audit", "verify", url])
+    assert verified.exit_code == 0, verified.stderr
+    listed = runner.invoke(main, ["audit", "list", url])
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) >= len(
+        list(EXAMPLES.glob("*.yaml"))
+    )
+
+
+#: Half an append, then wait to be killed: the chain lock taken and a row inserted, no commit.
+HALF_APPEND = """
+import sys, time
+import psycopg
+from trd_cds.engine.audit.pg_store import LOCK_KEY, RECORDS
+conn = psycopg.connect(sys.argv[1])
+conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+conn.execute(
+    f"INSERT INTO {RECORDS} (seq, record_id, hash, case_id, report_id, record)"
+    " VALUES (999, 'half', 'h', 'c', 'r', '{}')"
+)
+print("inside", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_writer_killed_inside_its_transaction_leaves_nothing(url: str, engine: Engine) -> None:
+    with open_log(url, key=KEY) as log:
+        case = small_case("before")
+        log.append(engine.evaluate(case, at=AT), case)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HALF_APPEND, url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "inside"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    with open_log(url, key=KEY) as log:  # the lock died with the client: this does not wait
+        case = small_case("after")
+        record = log.append(engine.evaluate(case, at=AT), case)
+        assert record.seq == 2
+        result = log.verify()
+        assert result.ok and result.count == 2, result
+    assert [seq for seq, _ in _rows(url)] == [1, 2]  # the half-written row was rolled back

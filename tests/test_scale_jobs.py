@@ -134,3 +134,12 @@ def test_a_dead_worker_costs_only_its_chunk() -> None:
     crash = parallel.pop(3)
     assert crash.failure is not None and "worker process died" in crash.failure.message
     assert [o.report for o in parallel] == [o.report for o in serial]
+
+
+def test_decisions_to_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "folder" / "d.parquet"
+    code, _, err = _run(
+        ["evaluate", str(EXAMPLES), "--decisions", str(target), "-j", "2", *AT_ARGS]
+    )
+    assert code == 1
+    assert err.startswith("error: ") and "d.parquet" in err and "Traceback" not in err

@@ -8,6 +8,10 @@ client sends partitions of :class:`CaseItem` with the evaluation time as an argu
 in input order with a bounded number of partitions in flight, so the client's memory does not
 grow with the input. Writing (reports, decisions, the audit log) stays with the client.
 
+Run workers single-threaded and as many as there are cores (``dask worker tcp://... --nworkers
+auto --nthreads 1``): an engine evaluates one case at a time (durable_rules holds the GIL and
+the engine a lock), so extra threads in one worker add nothing.
+
 >>> from distributed import Client
 >>> with Client("tcp://scheduler:8786") as client:
 ...     for outcome in evaluate_on_client(client, items, at, EngineSpec()):

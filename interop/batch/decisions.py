@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from ...schemas.errors import OutputError
+
 ROW_GROUP = 4096
 
 _STRING_COLUMNS = (
@@ -96,7 +98,10 @@ class DecisionWriter:
         self.path = Path(path)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._schema = schema()
-        self._writer = pq.ParquetWriter(self._tmp, self._schema)
+        try:
+            self._writer = pq.ParquetWriter(self._tmp, self._schema)
+        except OSError as exc:  # pyarrow's errors for paths are OSErrors
+            raise OutputError(f"cannot write: {exc}", path=str(self.path)) from None
         self._rows: list[dict[str, Any]] = []
         self.count = 0
 
