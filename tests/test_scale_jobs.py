@@ -143,3 +143,29 @@ def test_decisions_to_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> No
     )
     assert code == 1
     assert err.startswith("error: ") and "d.parquet" in err and "Traceback" not in err
+
+
+def test_decision_row_reads_the_plan_next_step_when_there_is_one() -> None:
+    from trd_cds.interop.batch import decision_row
+
+    base = {
+        "case_id": "c1",
+        "recommendations": [{"option": "tms"}, {"option": "cbt"}],
+        "blocked": [{"option": "ect"}],
+        "gates": [{"gate": "safety_escalation_first"}],
+        "provenance": {
+            "report_id": "rpt-1",
+            "evaluated_at": "2026-11-24T09:00:00+00:00",
+            "ruleset": {"id": "core", "version": "1", "hash": "sha256:x"},
+        },
+    }
+    plain = decision_row("a.yaml", base)
+    assert plain["next_step"] is None
+    assert (plain["recommended"], plain["blocked"], plain["gates"]) == (
+        ["tms", "cbt"],
+        ["ect"],
+        ["safety_escalation_first"],
+    )
+    planned = {**base, "plan": {"next_step": {"option": "tms", "group": "next", "reason": "r"}}}
+    assert decision_row("a.yaml", planned)["next_step"] == "tms"
+    assert decision_row("a.yaml", {**base, "plan": {"next_step": None}})["next_step"] is None
