@@ -269,9 +269,7 @@ def main() -> None:
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
-    help="Evaluate on Dask: 'local' (a LocalCluster of --jobs workers) or tcp://host:8786. "
-    "With --jobs > 1 or --scheduler, inputs may also be .jsonl / .parquet tables of cases "
-    "and Bulk FHIR NDJSON folders.",
+    help="Evaluate on Dask: 'local' (a LocalCluster of --jobs workers) or tcp://host:8786.",
 )
 @click.option(
     "--decisions",
@@ -293,7 +291,11 @@ def evaluate(
     settings_file: str | None,
     at: str | None,
 ) -> None:
-    """Evaluate case files (JSON/YAML), folders of them, or - for standard input."""
+    """Evaluate case files (JSON/YAML), folders of them, or - for standard input.
+
+    Also tables of cases (.jsonl: one case per line; .parquet: a 'case' column of case JSON)
+    and Bulk FHIR NDJSON folders (one case per patient).
+    """
     from .engine.io import evaluate_each, make_output_dir, prepare_report, report_names
     from .schemas.errors import OutputError
 
@@ -303,13 +305,17 @@ def evaluate(
     if out_dir is not None:
         make_output_dir(out_dir)
     results: Iterator[tuple[CaseSource, Any, Report | TrdCdsError]]
-    if jobs > 1 or scheduler is not None:
+    from .interop.batch.runner import has_containers
+
+    if jobs > 1 or scheduler is not None or has_containers(cases):
         from .interop.batch.runner import ReportNamer, run
         from .interop.batch.work import EngineSpec
 
         stdin = read_stdin_if(cases)
         spec = EngineSpec.of(rules, engine.settings)
-        results = run(cases, when, spec, jobs=jobs, scheduler=scheduler, stdin_data=stdin)
+        results = run(
+            cases, when, spec, jobs=jobs, scheduler=scheduler, stdin_data=stdin, engine=engine
+        )
         total: int | None = None
         name_of: Callable[[CaseSource], str] = ReportNamer()
     else:

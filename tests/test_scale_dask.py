@@ -171,3 +171,12 @@ def test_a_lost_partition_is_reported_per_case(client: distributed.Client) -> No
     items = [CaseItem("x", problem="nothing")]
     out = list(evaluate_on_client(client, items, AT, EngineSpec(), register_plugin=False))
     assert out[0].failure is not None and out[0].failure.kind == "case"
+
+
+@pytest.mark.slow
+def test_scheduler_local_starts_and_stops_its_own_cluster(tmp_path: Path) -> None:
+    args = ["evaluate", str(EXAMPLES), "--format", "jsonl", *AT_ARGS]
+    serial = CliRunner().invoke(main, args)
+    local = CliRunner().invoke(main, [*args, "--scheduler", "local", "--jobs", "2"])
+    assert local.exit_code == serial.exit_code == 0
+    assert local.stdout == serial.stdout

@@ -86,9 +86,11 @@ def test_jsonl_and_parquet_inputs(tmp_path: Path) -> None:
     jsonl.write_text(texts[0] + "\n\n" + "{not json\n" + texts[1] + "\n")
     parquet = tmp_path / "cases.parquet"
     pq.write_table(pa.table({"case": texts[:2], "name": ["a", "b"]}), parquet)
+    serial = _run(["evaluate", str(jsonl), str(parquet), "--format", "jsonl", *AT_ARGS])
     code, out, err = _run(
         ["evaluate", str(jsonl), str(parquet), "--format", "jsonl", "-j", "2", *AT_ARGS]
     )
+    assert (code, out, err) == serial
     assert code == 1
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line.get("source") for line in lines] == [None, f"{jsonl}:3", None, None, None]

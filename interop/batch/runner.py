@@ -1,5 +1,6 @@
-"""What ``trd-cds evaluate --jobs N`` / ``--scheduler ADDRESS`` calls: the batch as the serial
-loop sees it, ``(source, case, report or error)`` in input order, streamed.
+"""What ``trd-cds evaluate --jobs N`` / ``--scheduler ADDRESS`` (or an input that is a table
+of cases or a Bulk export) calls: the batch as the serial loop sees it, ``(source, case,
+report or error)`` in input order, streamed.
 
 ``--scheduler local`` starts a LocalCluster (``--jobs`` workers, one thread each) for the run;
 ``--scheduler tcp://host:8786`` connects to a running scheduler (case files are then read here
@@ -14,11 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...engine.io import CaseSource
+from ...engine.core import Engine
+from ...engine.io import STDIN, CaseSource
 from ...schemas.errors import TrdCdsError
 from ...schemas.report import Report
-from .sources import items_from_inputs
-from .work import EngineSpec
+from .sources import is_bulk_folder, items_from_inputs
+from .work import EngineSpec, evaluate_item
 
 Result = tuple[CaseSource, Mapping[str, Any] | None, Report | TrdCdsError]
 
@@ -31,9 +33,16 @@ def run(
     jobs: int = 1,
     scheduler: str | None = None,
     stdin_data: bytes | None = None,
+    engine: Engine | None = None,
 ) -> Iterator[Result]:
-    """Every case of ``inputs`` evaluated on ``jobs`` processes or on a Dask scheduler."""
+    """Every case of ``inputs`` evaluated on ``jobs`` processes or on a Dask scheduler
+    (``jobs=1`` and no scheduler: here, with ``engine`` or one built from ``spec``)."""
     settings = spec.settings_model()
+    if scheduler is None and jobs == 1:
+        local = engine if engine is not None else spec.build()
+        items = items_from_inputs(inputs, at=at, settings=settings, stdin_data=stdin_data)
+        yield from _adapt(evaluate_item(local, item, at) for item in items)
+        return
     if scheduler is None:
         from .pool import evaluate_parallel
 
@@ -47,6 +56,19 @@ def run(
             inputs, at=at, read=True, settings=settings, stdin_data=stdin_data
         )
         yield from _adapt(evaluate_on_client(client, items, at, spec, register_plugin=False))
+
+
+def has_containers(inputs: Sequence[str]) -> bool:
+    """Whether any input is a table or export of many cases (``.jsonl``, ``.parquet``, a Bulk
+    NDJSON folder), which only the batch runner reads."""
+    for item in inputs:
+        path = Path(item)
+        if item != STDIN and (
+            (path.is_file() and path.suffix.lower() in (".jsonl", ".parquet"))
+            or is_bulk_folder(path)
+        ):
+            return True
+    return False
 
 
 def _adapt(outcomes: Iterator[Any]) -> Iterator[Result]:
