@@ -141,8 +141,7 @@ class Failure:
         if self.kind in ("evaluation", "engine"):
             cls = EngineError if self.kind == "engine" else EvaluationError
             return cls(self.message, case_id=self.case_id, rule_id=self.rule_id)
-        error = EvaluationError(self.message, case_id=self.case_id)
-        return error
+        return EvaluationError(self.message, case_id=self.case_id)
 
 
 @dataclass(frozen=True)
