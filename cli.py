@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
@@ -254,7 +254,28 @@ def main() -> None:
     "--audit",
     "audit_path",
     type=click.Path(dir_okay=False),
-    help="Append one audit record per evaluation to this log (.sqlite or .jsonl).",
+    help="Append one audit record per evaluation to this log (.sqlite, .jsonl or a "
+    "postgresql:// URL).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (an engine each); with --scheduler local, Dask workers. Reports "
+    "are identical to a serial run's and come in input order.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Evaluate on Dask: 'local' (a LocalCluster of --jobs workers) or tcp://host:8786.",
+)
+@click.option(
+    "--decisions",
+    "decisions_path",
+    type=click.Path(dir_okay=False),
+    help="Also write a Parquet table of decisions here (one row per case).",
 )
 @engine_options
 def evaluate(
@@ -263,36 +284,65 @@ def evaluate(
     verbose: bool,
     output_dir: str | None,
     audit_path: str | None,
+    jobs: int,
+    scheduler: str | None,
+    decisions_path: str | None,
     rules: str | None,
     settings_file: str | None,
     at: str | None,
 ) -> None:
     """Evaluate case files (JSON/YAML), FHIR R4 JSON (a Bundle or resource: recognised by
-    its resourceType), folders of them, or - for standard input."""
+    its resourceType), folders of them, or - for standard input.
+
+    Also tables of cases (.jsonl: one case per line; .parquet: a 'case' column of case JSON)
+    and Bulk FHIR NDJSON folders (one case per patient).
+    """
     from .engine.io import evaluate_each, make_output_dir, prepare_report, report_names
     from .interop.readers import case_reader
     from .schemas.errors import OutputError
 
     when = _parse_at(at)
-    engine = _engine(rules, settings_file)
-    sources = _sources(cases)
+    engine = _engine(rules, settings_file)  # also checks rules and settings before any worker
     out_dir = Path(output_dir) if output_dir else None
     if out_dir is not None:
         make_output_dir(out_dir)
-    names = report_names(sources) if out_dir is not None else {}
+    results: Iterator[tuple[CaseSource, Any, Report | TrdCdsError]]
+    from .interop.batch.runner import has_containers
+
+    if jobs > 1 or scheduler is not None or has_containers(cases):
+        from .interop.batch.runner import ReportNamer, run
+        from .interop.batch.work import EngineSpec
+
+        stdin = read_stdin_if(cases)
+        spec = EngineSpec.of(rules, engine.settings)
+        results = run(
+            cases, when, spec, jobs=jobs, scheduler=scheduler, stdin_data=stdin, engine=engine
+        )
+        total: int | None = None
+        name_of: Callable[[CaseSource], str] = ReportNamer()
+    else:
+        sources = _sources(cases)
+        total = len(sources)
+        names = report_names(sources) if out_dir is not None else {}
+        results = evaluate_each(engine, sources, when, case_reader(when, engine.settings))
+        name_of = lambda source: names[source.name]  # noqa: E731
     audit = _open_audit(audit_path)
+    decisions = _open_decisions(decisions_path)
     failed: list[TrdCdsError] = []
     reports: list[str] = []
+    count = 0
+    outcome: Report | TrdCdsError
     try:
-        with _progress(sources) as bar:
-            for source, case, outcome in evaluate_each(
-                engine, bar, when, case_reader(when, engine.settings)
-            ):
+        with _progress(results, total) as bar:
+            for source, case, outcome in bar:
+                count += 1
+                if decisions is not None:
+                    _decide(decisions, source.name, outcome)
                 if not isinstance(outcome, Exception):
                     report = outcome
                     try:
                         if out_dir is not None:
-                            pending = prepare_report(out_dir, names[source.name], report.to_json())
+                            pending = prepare_report(out_dir, name_of(source), report.to_json())
                             try:
                                 if audit is not None:
                                     audit.append(report, case)
@@ -317,17 +367,43 @@ def evaluate(
                     click.echo(outcome.to_json_line())
                 else:
                     click.echo(_render(outcome, fmt, verbose), nl=False)
+        if decisions is not None:
+            decisions.close()
+            decisions = None
     finally:
         if audit is not None:
             audit.close()
+        if decisions is not None:  # the run stopped early: leave no table that looks complete
+            decisions.close(commit=False)
     if fmt == "json" and out_dir is None:
-        if len(sources) == 1 and reports:
+        if count == 1 and reports:
             click.echo(reports[0])
-        elif len(sources) > 1:
+        elif count > 1:
             click.echo("[\n" + ",\n".join(reports) + "\n]")
-    if len(sources) > 1 or failed:
-        click.echo(f"{len(sources) - len(failed)} evaluated, {len(failed)} failed", err=True)
+    if count > 1 or failed:
+        click.echo(f"{count - len(failed)} evaluated, {len(failed)} failed", err=True)
     sys.exit(max((e.exit_code for e in failed), default=EXIT_OK))
+
+
+def read_stdin_if(inputs: Sequence[str]) -> bytes | None:
+    from .engine.io import STDIN, read_stdin
+
+    return read_stdin(sys.stdin.buffer) if STDIN in inputs else None
+
+
+def _open_decisions(path: str | None) -> Any:
+    if path is None:
+        return None
+    from .interop.batch.decisions import DecisionWriter
+
+    return DecisionWriter(path)
+
+
+def _decide(decisions: Any, name: str, outcome: Report | TrdCdsError) -> None:
+    if isinstance(outcome, Exception):
+        decisions.add_failure(name, error_line(outcome))
+    else:
+        decisions.add_report(name, outcome.to_dict())
 
 
 def _printable(text: str) -> str:
@@ -336,17 +412,18 @@ def _printable(text: str) -> str:
     return printable(text)
 
 
-def _progress(sources: list[CaseSource]) -> Any:
-    if len(sources) > 1 and sys.stderr.isatty():
-        return click.progressbar(sources, label="evaluating", file=sys.stderr)
-    return _NullBar(sources)
+def _progress(results: Any, total: int | None) -> Any:
+    """A progress bar over the results on a terminal (a count when the total is unknown)."""
+    if (total is None or total > 1) and sys.stderr.isatty():
+        return click.progressbar(results, length=total, label="evaluating", file=sys.stderr)
+    return _NullBar(results)
 
 
 class _NullBar:
-    def __init__(self, items: list[CaseSource]) -> None:
+    def __init__(self, items: Any) -> None:
         self.items = items
 
-    def __enter__(self) -> list[CaseSource]:
+    def __enter__(self) -> Any:
         return self.items
 
     def __exit__(self, *args: object) -> None:
@@ -529,7 +606,7 @@ def schema(which: str) -> None:
 
 @main.group("audit")
 def audit_group() -> None:
-    """Inspect, verify and replay an audit log (.jsonl, .sqlite or .db).
+    """Inspect, verify and replay an audit log (.jsonl, .sqlite, .db or postgresql:// URL).
 
     TRD_CDS_AUDIT_KEY: writing needs it (for cases with a patient id, and for a log whose
     records carry MACs); finding a patient (list --patient) needs it; verify uses it to check
@@ -556,7 +633,16 @@ def _audit_failed(exc: TrdCdsError) -> NoReturn:
     sys.exit(EXIT_CASE_FAILED)
 
 
-_AUDIT_PATH = click.argument("path", type=click.Path(exists=True, dir_okay=False))
+class _LogPath(click.Path):
+    """An existing log file, or a ``postgresql://`` URL (passed through unchanged)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value
+        return super().convert(value, param, ctx)
+
+
+_AUDIT_PATH = click.argument("path", type=_LogPath(exists=True, dir_okay=False))
 
 
 @audit_group.command("list")

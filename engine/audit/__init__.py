@@ -10,7 +10,8 @@ Each record (:mod:`.record`) holds the report's provenance, its outcome, the ful
 JSON (with the condition-level trace), the input case with ``patient.id`` replaced by a keyed
 pseudonym, the hash chain and a MAC under the audit key. :mod:`.verify` checks a log,
 :mod:`.store` keeps it (a JSON Lines file or an SQLite database, written atomically and
-durably by concurrent threads and processes), :mod:`.replay` evaluates it again and
+durably by concurrent threads and processes; :mod:`.pg_store` in PostgreSQL for many writers
+on many machines), :mod:`.replay` evaluates it again and
 :mod:`.render` shows it.
 
 **The key** (:mod:`.keys`): ``key`` or, if not given, the bytes of the environment variable
@@ -71,26 +72,33 @@ __all__ = [
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 JSONL_SUFFIXES = (".jsonl",)
+PG_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_log(
     path: str | Path, *, key: bytes | None = None, store_identifiers: bool = False
 ) -> AuditLog:
-    """Open (creating on first append) an audit log: ``.sqlite``/``.db`` or ``.jsonl``.
+    """Open (creating on first append) an audit log: ``.sqlite``/``.db``, ``.jsonl`` or a
+    ``postgresql://`` URL (:mod:`.pg_store`: many writers on many machines).
 
     ``key``: the audit key (default ``$TRD_CDS_AUDIT_KEY``). A refused key does not stop
     opening: see :attr:`AuditLog.warnings` and :attr:`AuditLog.key_problem`.
     """
+    store: Store
+    if isinstance(path, str) and path.startswith(PG_SCHEMES):
+        from .pg_store import PostgresStore
+
+        return AuditLog(PostgresStore(path), key=key, store_identifiers=store_identifiers)
     p = Path(path)
     suffix = p.suffix.lower()
-    store: Store
     if suffix in SQLITE_SUFFIXES:
         store = SqliteStore(p)
     elif suffix in JSONL_SUFFIXES:
         store = JsonlStore(p)
     else:
         raise AuditError(
-            f"unknown audit log type {suffix or '(no suffix)'!r}: use .jsonl, .sqlite or .db",
+            f"unknown audit log type {suffix or '(no suffix)'!r}: use .jsonl, .sqlite or .db (or a "
+            "postgresql:// URL)",
             path=str(p),
         )
     return AuditLog(store, key=key, store_identifiers=store_identifiers)
