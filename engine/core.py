@@ -28,6 +28,7 @@ from ..schemas.settings import Settings
 from .assessments import Assessment, assess
 from .explain import Context, build_index, derived_id
 from .facts import build_facts
+from .plan import build_plan
 from .policy import POLICY, Outcome, apply
 from .session import RuleHost
 
@@ -165,7 +166,7 @@ class Engine:
         try:
             ctx = Context(self._index, factset, derived, firings)
             outcome = apply(ctx)
-            data = self._decision(model, at, assessment, outcome)
+            data = self._decision(model, at, assessment, outcome, ctx)
         except TrdCdsError:
             raise
         except Exception as exc:  # a bug in report building must still name the case
@@ -192,7 +193,7 @@ class Engine:
     # ------------------------------------------------------------------ report
 
     def _decision(
-        self, case: Case, at: datetime, assessment: Assessment, outcome: Outcome
+        self, case: Case, at: datetime, assessment: Assessment, outcome: Outcome, ctx: Context
     ) -> dict[str, Any]:
         findings: list[dict[str, Any]] = [
             {
@@ -231,6 +232,7 @@ class Engine:
         ).replace("sha256:", "rpt-")[:36]
         return {
             "case_id": case.case_id,
+            "plan": build_plan(outcome, ctx, findings),
             "gates": outcome.gates,
             "recommendations": outcome.recommendations,
             "cautions": outcome.cautions,

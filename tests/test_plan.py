@@ -1,0 +1,130 @@
+"""The plan (issue 10): invariants over the bundled examples, data needed, overridden blocks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import AT, EXAMPLES, load_yaml
+from trd_cds import Engine
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+GROUPS = ("now", "next", "later", "throughout")
+
+
+def _plan(engine: Engine, case: Any) -> dict[str, Any]:
+    plan: dict[str, Any] = engine.evaluate(case, at=AT).to_dict()["plan"]
+    return plan
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_plan_items_are_the_recommendations(engine: Engine, path: Path) -> None:
+    report = engine.evaluate(load_yaml(path), at=AT)
+    data = report.to_dict()
+    plan = data["plan"]
+    recs = {r["option"]: r for r in data["recommendations"]}
+    seen = [item["option"] for g in GROUPS for item in plan[g]]
+    # every recommendation appears exactly once, and nothing else does
+    assert sorted(seen) == sorted(recs)
+    for group in GROUPS:
+        items = plan[group]
+        for item in items:
+            rec = recs[item["option"]]
+            assert (item["strength"], item["rules"], item["tier"], item["order"]) == (
+                rec["strength"],
+                rec["rules"],
+                rec["tier"],
+                rec["order"],
+            )
+            assert item["reason"] in rec["rationale"]
+        # offer before consider, then the ladder order
+        keys = [(i["strength"] != "offer", i["order"]) for i in items]
+        assert keys == sorted(keys), group
+    first = (plan["now"] or plan["next"] or [None])[0]
+    if first is None:
+        assert plan["next_step"] is None
+    else:
+        step = plan["next_step"]
+        assert step["option"] == first["option"]
+        assert step["rules"] == first["rules"] and step["reason"] == first["reason"]
+    assert all(i["tier"] == "always_on" for i in plan["throughout"])
+    # later is beyond the step reached, next up to it
+    tiers = [r["tier"] for r in data["recommendations"]]
+    order = {t: i for i, t in enumerate(dict.fromkeys(tiers))}
+    if plan["later"]:
+        assert plan["reached"] is not None
+        assert all(order[i["tier"]] > order[plan["reached"]] for i in plan["later"])
+    report.document  # the plan validates against the schema  # noqa: B018
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES[:4], ids=lambda p: p.stem)
+def test_plan_is_deterministic(engine: Engine, path: Path) -> None:
+    case = load_yaml(path)
+    assert _plan(engine, case) == _plan(Engine(), copy.deepcopy(case))
+
+
+def test_safety_first_and_ladder_reached(engine: Engine) -> None:
+    high_risk = _plan(engine, load_yaml(EXAMPLES / "02_high_suicide_risk.yaml"))
+    assert high_risk["next_step"]["option"] == "urgent_crisis_referral"
+    assert high_risk["next_step"]["group"] == "now"
+    trd = _plan(engine, load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml"))
+    # medication and therapy failed: the ladder has reached TMS, an offer in `next`
+    assert trd["reached"] == "neuromodulation_and_pharmacology"
+    nxt = [i["option"] for i in trd["next"]]
+    assert "tms" in nxt
+    # every offer comes before the first consider
+    strengths = [i["strength"] for i in trd["next"]]
+    assert strengths == sorted(strengths, key=lambda s: s != "offer")
+    assert {i["option"] for i in trd["later"]} == {"esketamine", "ect"}
+
+
+def _needed(plan: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
+    return {d["pointer"]: d for d in plan["data_needed"]}
+
+
+def test_missing_suicide_risk_is_data_needed_for_the_safety_gate(engine: Engine) -> None:
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    assert "/suicide_risk/clinician_judges_imminent_risk" not in _needed(_plan(engine, case))
+    del case["suicide_risk"]
+    needed = _needed(_plan(engine, case))
+    entry = needed["/suicide_risk/clinician_judges_imminent_risk"]
+    assert "safety_escalation_first" in entry["gates"]
+    assert "urgent_crisis_referral" in entry["affects"]
+    # what could raise a gate comes first
+    assert _plan(engine, case)["data_needed"][0]["gates"]
+
+
+def test_unknown_adherence_is_data_needed_for_trd_options(engine: Engine) -> None:
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    case["antidepressant_trials"][1]["adherence"] = "unknown"
+    plan = _plan(engine, case)
+    entry = _needed(plan)["/antidepressant_trials/1/adherence"]
+    assert entry["label"] == "antidepressant trial 2: adherence not recorded"
+    assert "esketamine" in entry["affects"]  # TRD would be established
+    recommended = {i["option"] for g in GROUPS for i in plan[g]}
+    assert not set(entry["affects"]) & recommended
+    # recorded as poor, the same trial is not data needed (poor adherence is a fact)
+    case["antidepressant_trials"][1]["adherence"] = "poor"
+    assert "/antidepressant_trials/1/adherence" not in _needed(_plan(engine, case))
+
+
+def test_incomplete_tms_screen_is_data_needed(engine: Engine) -> None:
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    del case["contraindications"]["cochlear_implant"]
+    entry = _needed(_plan(engine, case))["/contraindications/cochlear_implant"]
+    assert entry["affects"] == ["tms"]
+
+
+def test_declined_ect_says_what_it_overrode_and_what_to_do(engine: Engine) -> None:
+    plan = _plan(engine, load_yaml(EXAMPLES / "08_declines_medication_cochlear_implant.yaml"))
+    by_option = {o["option"]: o for o in plan["overridden"]}
+    ect = by_option["ect"]
+    assert ect["indicated_by"] == ["neuromod.ect_multiple_failures@1"]
+    assert ect["indication"] and ect["blocked_by"] == ["preference.declines_ect@1"]
+    assert ect["advice"].startswith("declined: record capacity")
+    assert by_option["tms"]["advice"].startswith("contraindicated")
+    # a block that overrode nothing is not an overridden indication
+    assert "complete_adequate_antidepressant_trial" not in by_option
