@@ -29,6 +29,7 @@ import yaml
 from .engine import Engine
 from .engine.io import STDIN, CaseSource, expand, load_case
 from .engine.render import markdown, text, why_not_text
+from .engine.render_html import html
 from .rules.loader import bundled_rules_dir, lint_rules, load_ruleset
 from .schemas.case import Case
 from .schemas.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError, TrdCdsError
@@ -110,10 +111,11 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "jsonl", "markdown"]),
+    type=click.Choice(["text", "json", "jsonl", "markdown", "html"]),
     default="text",
     show_default=True,
-    help="json: one report (an array for several); jsonl: one line per case.",
+    help="json: one report (an array for several); jsonl: one line per case; html: one "
+    "self-contained page per case (use with one case, or redirect per case).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Text format: show facts and sources too.")
 @click.option(
@@ -179,6 +181,10 @@ def evaluate(
                 reports.append(report.to_json().rstrip("\n"))
             elif fmt == "jsonl":
                 click.echo(report.to_json_line())
+            elif fmt == "text" and sys.stdout.isatty():
+                from .engine.render_terminal import print_styled
+
+                print_styled(_render(report, fmt, verbose))
             else:
                 click.echo(_render(report, fmt, verbose), nl=False)
     if fmt == "json" and not out_dir:
@@ -219,6 +225,8 @@ def _open_audit(path: str | None) -> Any:
 def _render(report: Report, fmt: str, verbose: bool) -> str:
     if fmt == "markdown":
         return markdown(report) + "\n"
+    if fmt == "html":
+        return html(report)
     return text(report, verbose=verbose) + "\n"
 
 

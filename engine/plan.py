@@ -388,6 +388,60 @@ def overridden(outcome: Outcome, ctx: Context) -> list[Json]:
     return out
 
 
+# ---------------------------------------------------------------------- the ladder
+
+#: Findings that record what was tried and failed at a ladder step (the case's history).
+HISTORY: dict[Tier, tuple[tuple[str, str], ...]] = {
+    Tier.verify_resistance: (("adequate_failed_ad_trials", "adequate antidepressant trial(s)"),),
+    Tier.structured_psychotherapy: tuple(
+        (f"{m}_failed", m) for m in ("cbt", "dbt", "psychodynamic", "ipt")
+    ),
+    Tier.innovative_psychotherapy: tuple((f"{m}_failed", m) for m in ("mbct", "act", "emdr")),
+    Tier.ect_and_esketamine: (("failed_ect", "ect"),),
+}
+
+
+def _option_tier(ctx: Context, option: Option, overrode: list[str]) -> Tier | None:
+    """The step a blocked option belongs to: that of the recommendations it overrode, else
+    the earliest step any rule recommends it at."""
+    rules = ctx.index.recommenders.get(option, ())
+    chosen = [r for r in rules if r.ref in overrode] or list(rules)
+    tiers = [r.loaded.rule.action.tier for r in chosen if r.loaded.rule.action.tier is not None]
+    return min(tiers) if tiers else None
+
+
+def ladder(outcome: Outcome, ctx: Context, findings: list[Json], reached: str | None) -> list[Json]:
+    """The escalation ladder (§4.6) for this person: per step, what failed, what is
+    recommended, what is blocked and why, and whether it is the step reached."""
+    values = {f["name"]: f["value"] for f in findings if f.get("subject") is None}
+    steps = []
+    for tier in sorted(LADDER):
+        failed = []
+        for name, label in HISTORY.get(tier, ()):
+            value = values.get(name)
+            if value is True:
+                failed.append(f"{label} failed")
+            elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                failed.append(f"{value} {label} failed")
+        blocked = [
+            {"option": b["option"], "reasons": list(b["reasons"]), "rules": list(b["rules"])}
+            for b in outcome.blocked
+            if _option_tier(ctx, Option(b["option"]), b["overrode"]) is tier
+        ]
+        steps.append(
+            {
+                "tier": tier.name,
+                "failed": failed,
+                "recommended": [
+                    r["option"] for r in outcome.recommendations if r["tier"] == tier.name
+                ],
+                "blocked": blocked,
+                "reached": tier.name == reached,
+            }
+        )
+    return steps
+
+
 # ---------------------------------------------------------------------- the plan
 
 
@@ -400,6 +454,7 @@ def build_plan(outcome: Outcome, ctx: Context, findings: list[Json]) -> Json:
         **grouped,
         "data_needed": data_needed(outcome, ctx, findings),
         "overridden": overridden(outcome, ctx),
+        "ladder": ladder(outcome, ctx, findings, reached),
     }
 
 

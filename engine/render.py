@@ -1,9 +1,14 @@
-"""Human-readable renderings of a report (plain text for terminals, Markdown for documents)."""
+"""Human-readable renderings of a report (plain text for terminals, Markdown for documents).
+
+Both start with the plan (:mod:`trd_cds.engine.render_plan`), then the details. Text fits 80
+columns.
+"""
 
 from __future__ import annotations
 
 from ..schemas.options import OPTION_MEANING
-from ..schemas.report import Evidence, Report, WhyNot
+from ..schemas.report import Evidence, Overridden, Report, WhyNot
+from .render_plan import overridden_sentence, plan_markdown, plan_text, wrap
 
 
 def _evidence(e: Evidence) -> str:
@@ -23,14 +28,23 @@ def _value(value: object) -> str:
     return str(value)
 
 
+def _overridden(report: Report) -> dict[str, Overridden]:
+    return {o.option.value: o for o in report.plan.overridden}
+
+
 def text(report: Report, *, verbose: bool = False) -> str:
-    """Plain text for a terminal: gates, ordered recommendations, cautions, blocks."""
+    """Plain text for a terminal, 80 columns: the plan, then gates, ordered recommendations,
+    cautions, blocks and findings."""
     p = report.provenance
     lines = [
-        f"Case {report.case_id}  (report {p.report_id})",
+        f"Case {report.case_id}",
+        f"Report {p.report_id}",
         f"Evaluated at {p.evaluated_at} with ruleset {p.ruleset.id} {p.ruleset.version} "
         f"({p.ruleset.hash[:19]}), engine {p.engine_version}",
         report.disclaimer,
+        "",
+        *plan_text(report),
+        "DETAILS",
         "",
     ]
     if report.gates:
@@ -57,12 +71,15 @@ def text(report: Report, *, verbose: bool = False) -> str:
                 lines.append(f"      fact: {_evidence(e)}")
             for c in rec.citations:
                 lines.append(f"      source: {c}")
+    overridden = _overridden(report)
     if report.blocked:
         lines += ["", "NOT RECOMMENDED (blocked)"]
         for b in report.blocked:
             lines.append(f"  x {b.option.value}  ({', '.join(b.rules)})")
             for r in b.reasons:
                 lines.append(f"      {r}")
+            if b.option.value in overridden:
+                lines.append(f"      {overridden_sentence(overridden[b.option.value])}")
     if report.cautions:
         lines += ["", "CAUTIONS"]
         for caution in report.cautions:
@@ -78,7 +95,7 @@ def text(report: Report, *, verbose: bool = False) -> str:
         f"Thase-Rush stage: {_value(key.get('thase_rush_stage'))}; "
         f"C-SSRS: {_value(key.get('cssrs_level'))}; response: {_value(key.get('response_status'))}",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(w for line in lines for w in (wrap(line) or [""])) + "\n"
 
 
 def markdown(report: Report) -> str:
@@ -92,6 +109,9 @@ def markdown(report: Report) -> str:
         f"- Report `{p.report_id}`, evaluated at `{p.evaluated_at}`",
         f"- Ruleset `{p.ruleset.id}` {p.ruleset.version} (`{p.ruleset.hash}`), "
         f"engine {p.engine_version}",
+        "",
+        *plan_markdown(report),
+        "## Details",
         "",
     ]
     if report.gates:
@@ -122,8 +142,11 @@ def markdown(report: Report) -> str:
         out.append("")
     if report.blocked:
         out += ["## Not recommended", ""]
+        overridden = _overridden(report)
         for b in report.blocked:
             out.append(f"- `{b.option.value}` — {' '.join(b.reasons)} ({', '.join(b.rules)})")
+            if b.option.value in overridden:
+                out.append(f"  - {overridden_sentence(overridden[b.option.value])}")
         out.append("")
     if report.cautions:
         out += ["## Cautions", ""]
@@ -152,6 +175,9 @@ def why_not_text(report: Report, option: str) -> str:
     if entry.status == "blocked":
         lines = [f"{option}: BLOCKED by {', '.join(entry.blocked_by)}"]
         lines += [f"  - {r}" for r in entry.reasons]
+        overridden = _overridden(report)
+        if option in overridden:
+            lines.append(f"  {overridden_sentence(overridden[option])}")
         return "\n".join(lines) + "\n"
     if entry.status == "no_rule":
         return f"{option}: NOT RECOMMENDED — no active rule recommends it\n"

@@ -179,6 +179,22 @@ class Overridden(_Out):
     advice: str = Field(description="what to do about it")
 
 
+class BlockedStep(_Out):
+    option: Option
+    reasons: list[str]
+    rules: list[str]
+
+
+class LadderStep(_Out):
+    """One step of the escalation ladder (§4.6) as it stands for this person."""
+
+    tier: str
+    failed: list[str] = Field(description="what was tried at this step and failed")
+    recommended: list[Option]
+    blocked: list[BlockedStep]
+    reached: bool = Field(description="the step the ladder has reached")
+
+
 class Plan(_Out):
     """What a clinician reads first. Every item is a recommendation a rule produced."""
 
@@ -190,6 +206,7 @@ class Plan(_Out):
     throughout: list[PlanItem] = Field(description="always-on care, unnumbered")
     data_needed: list[DataNeeded]
     overridden: list[Overridden]
+    ladder: list[LadderStep]
 
 
 class RulesetRef(_Out):
