@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..schemas.options import OPTION_MEANING
 from ..schemas.report import Evidence, Overridden, Report, WhyNot
-from .render_plan import overridden_sentence, plan_markdown, plan_text, wrap
+from .render_plan import numbered, overridden_sentence, plan_markdown, plan_text, wrap
 
 
 def _evidence(e: Evidence) -> str:
@@ -54,12 +54,10 @@ def text(report: Report, *, verbose: bool = False) -> str:
             for r in g.rationale:
                 lines.append(f"      {r}")
         lines.append("")
-    lines.append("RECOMMENDATIONS")
-    for rec in report.recommendations:
+    lines.append("RECOMMENDATIONS (numbered as in the plan)")
+    for mark, rec in numbered(report):
         flag = "  [after stabilisation]" if rec.after_stabilisation else ""
-        lines.append(
-            f"  {rec.order:>2}. {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}"
-        )
+        lines.append(f"  {mark:>3} {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}")
         lines.append(f"      {OPTION_MEANING[rec.option]}")
         for r in rec.rationale:
             lines.append(f"      - {r}")
@@ -125,15 +123,16 @@ def markdown(report: Report) -> str:
         "| # | option | strength | tier | rules |",
         "|---|---|---|---|---|",
     ]
-    for rec in report.recommendations:
+    for mark, rec in numbered(report):
         after = " (after stabilisation)" if rec.after_stabilisation else ""
         out.append(
-            f"| {rec.order} | `{rec.option.value}`{after} | {rec.strength.value} | {rec.tier} | "
-            f"{', '.join(f'`{r}`' for r in rec.rules)} |"
+            f"| {mark.rstrip('.')} | `{rec.option.value}`{after} | {rec.strength.value} | "
+            f"{rec.tier} | {', '.join(f'`{r}`' for r in rec.rules)} |"
         )
     out.append("")
-    for rec in report.recommendations:
-        out += [f"### {rec.order}. `{rec.option.value}`", ""]
+    for mark, rec in numbered(report):
+        number = f"{mark} " if mark != "-" else ""
+        out += [f"### {number}`{rec.option.value}`", ""]
         out += [f"- {r}" for r in rec.rationale]
         out += [f"- **Caution:** {c}" for c in rec.cautions]
         if rec.evidence:

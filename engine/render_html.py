@@ -14,6 +14,7 @@ from ..schemas.report import LadderStep, PlanItem, Report, WhyNot
 from .render_plan import (
     GROUP_TITLES,
     data_needed_sentence,
+    numbered,
     option_label,
     overridden_sentence,
     tier_label,
@@ -45,7 +46,7 @@ svg text{font-family:system-ui,sans-serif}
 """
 
 _STEP_H = 46
-_SVG_W = 760
+_SVG_W = 900
 
 
 def _e(value: object) -> str:
@@ -80,7 +81,7 @@ def ladder_svg(steps: list[LadderStep]) -> str:
     ]
     for i, step in enumerate(steps):
         y = 5 + i * _STEP_H
-        x = 10 + i * 18
+        x = 10 + i * 14
         if step.reached:
             fill, stroke, status = "#ddf4ff", "#1f6feb", "reached"
         elif step.failed:
@@ -89,13 +90,13 @@ def ladder_svg(steps: list[LadderStep]) -> str:
             fill, stroke, status = "#ffffff", "#8c959f", "open"
         else:
             fill, stroke, status = "#f6f8fa", "#d0d7de", "none"
-        width = 300
+        width = 340
         parts.append(
             f'<g class="ladder-step" data-tier="{_e(step.tier)}" data-status="{status}">'
             f'<rect x="{x}" y="{y}" width="{width}" height="{_STEP_H - 8}" rx="6" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if step.reached else 1.5}"/>'
             f'<text x="{x + 10}" y="{y + 16}" font-size="13" font-weight="600">'
-            f"{i + 1}. {_e(tier_label(step.tier).capitalize())}</text>"
+            f"{i + 1}. {_e(_capital(tier_label(step.tier)))}</text>"
         )
         note = "; ".join(step.failed) if step.failed else ""
         if step.reached:
@@ -104,24 +105,29 @@ def ladder_svg(steps: list[LadderStep]) -> str:
             f'<text x="{x + 10}" y="{y + 32}" font-size="11" fill="#424a53">{_e(note)}</text>'
         )
         blocked = "; ".join(
-            f"{option_label(b.option.value)}: blocked ({b.reasons[0] if b.reasons else ''})"
+            f"blocked: {option_label(b.option.value)} ({b.reasons[0] if b.reasons else ''})"
             for b in step.blocked
         )
         rec = ", ".join(option_label(o.value) for o in step.recommended)
         right = x + width + 12
+        room = (_SVG_W - right) // 6  # characters that fit at 11px
         if rec:
             parts.append(
                 f'<text x="{right}" y="{y + 16}" font-size="11" fill="#116329">'
-                f"{_e(_clip(rec, 70))}</text>"
+                f"<title>{_e(rec)}</title>{_e(_clip(rec, room))}</text>"
             )
         if blocked:
             parts.append(
                 f'<text x="{right}" y="{y + 32}" font-size="11" fill="#a40e26">'
-                f"<title>{_e(blocked)}</title>{_e(_clip(blocked, 70))}</text>"
+                f"<title>{_e(blocked)}</title>{_e(_clip(blocked, room))}</text>"
             )
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _clip(text: str, n: int) -> str:
@@ -219,10 +225,10 @@ def html(report: Report) -> str:
         ]
         out.append("</ul>")
     out.append('<h2>Options in detail</h2><div id="details">')
-    for rec in report.recommendations:
+    for mark, rec in numbered(report):
         rows = [(e.fact, e.value, e.pointer or e.finding or "") for e in rec.evidence]
         out.append(
-            f'<details data-option="{_e(rec.option.value)}"><summary>{rec.order}. '
+            f'<details data-option="{_e(rec.option.value)}"><summary>{_e(mark)} '
             f"{_e(option_label(rec.option.value))}{_tag(rec.strength.value)}</summary>"
             f"<p>{_e(OPTION_MEANING[rec.option])}</p>"
             f"<ul>{''.join(f'<li>{_e(r)}</li>' for r in rec.rationale)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ..schemas.report import DataNeeded, Overridden, Plan, PlanItem, Report
+from ..schemas.report import DataNeeded, Overridden, Plan, PlanItem, Recommendation, Report
 
 WIDTH = 80
 
@@ -33,7 +33,24 @@ def option_label(code: str) -> str:
 
 
 def tier_label(tier: str | None) -> str:
-    return (tier or "").replace("_", " ")
+    """``ect_and_esketamine`` → ``ECT and esketamine``."""
+    return " ".join(w.upper() if w in _ACRONYMS else w for w in (tier or "").split("_"))
+
+
+def numbered(report: Report) -> list[tuple[str, Recommendation]]:
+    """The recommendations in plan order with the plan's numbers (``-`` for always-on care),
+    so the details below a plan use the same numbers as the plan."""
+    recs = {r.option: r for r in report.recommendations}
+    out: list[tuple[str, Recommendation]] = []
+    n = 0
+    for group in ("now", "next", "later", "throughout"):
+        for item in getattr(report.plan, group):
+            if group == "throughout":
+                out.append(("-", recs[item.option]))
+            else:
+                n += 1
+                out.append((f"{n}.", recs[item.option]))
+    return out
 
 
 def overridden_sentence(o: Overridden) -> str:
@@ -60,7 +77,9 @@ def wrap(line: str, width: int = WIDTH) -> list[str]:
     stripped = line.lstrip(" ")
     indent = " " * (len(line) - len(stripped))
     bullet = stripped.split(" ", 1)[0]
-    is_marker = bullet in {"-", "x", "?", "!", "*"} or bullet.rstrip(".").isdigit()
+    is_marker = bullet in {"-", "x", "?", "!", "*"} or (
+        bullet.endswith(".") and bullet[:-1].isdigit()
+    )
     hang = indent + " " * (len(bullet) + 1) if is_marker else indent
     return textwrap.wrap(
         stripped,
