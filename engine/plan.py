@@ -159,6 +159,7 @@ class _Needs:
                     _collection(i["pointer"]) for i in f["inputs"] if _collection(i["pointer"])
                 }
         self._memo: dict[str, tuple[Need, ...] | None] = {}
+        self._patterns: dict[int, tuple[Need, ...] | None] = {}
 
     def rule(self, info: RuleInfo, stack: frozenset[str] = frozenset()) -> tuple[Need, ...] | None:
         """The needs that would let a rule that did not fire fire; ``None`` if data cannot."""
@@ -182,13 +183,27 @@ class _Needs:
 
     def pattern(self, info: PatternInfo, stack: frozenset[str]) -> tuple[Need, ...] | None:
         """``()`` when some fact matches, the needs of the cheapest fact that could, or None."""
-        facts = self.ctx.facts_of_type(info.fact_type)
+        if info.fact_type in DERIVED_TYPES and info.derived_name is not None:
+            fact_id = f"{info.fact_type}-{info.derived_name}"
+            derived = self.ctx.derived.get(fact_id)
+            if derived is None:  # not derived: what would let a rule that derives it fire
+                producers = self.producers.get(fact_id, ())
+                found = [self.rule(p, stack) for p in producers]
+                return _flat(n for n in found if n) or None
+            return self._facts(info, [derived])
+        if info.key not in self._patterns:
+            self._patterns[info.key] = self._facts(info, self.ctx.facts_of_type(info.fact_type))
+        return self._patterns[info.key]
+
+    def _facts(self, info: PatternInfo, facts: list[Json]) -> tuple[Need, ...] | None:
         best: list[tuple[Need, ...]] | None = None
         for fact in facts:
             results = self.ctx.leaf_results(info, fact)
             if evaluate_with(info.pattern.expr, [r.ok for r in results]):
                 return ()
             unknown = [self._unknown(str(fact["id"]), r) for r in results]
+            if not any(unknown):
+                continue
             optimistic = [r.ok or u for r, u in zip(results, unknown, strict=True)]
             if not evaluate_with(info.pattern.expr, optimistic):
                 continue
@@ -209,13 +224,7 @@ class _Needs:
                 best = [needs]
             elif len(needs) == len(best[0]):
                 best.append(needs)
-        if best is not None:
-            return _flat(best)
-        if info.fact_type in DERIVED_TYPES and info.derived_name is not None:
-            producers = self.producers.get(f"{info.fact_type}-{info.derived_name}", ())
-            found = [self.rule(p, stack) for p in producers]
-            return _flat(n for n in found if n) or None
-        return None
+        return _flat(best) if best is not None else None
 
     def _unknown(self, fact_id: str, result: LeafResult) -> bool:
         """Whether a failing leaf fails only for lack of data."""
@@ -300,17 +309,16 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
             keys = pointers or [f"finding:{src.finding or need.field}"]
             for key in keys:
                 pointer = key if key.startswith("/") else None
-                entry = by_key.setdefault(
-                    key,
-                    {
+                entry = by_key.get(key)
+                if entry is None:
+                    entry = by_key[key] = {
                         "pointer": pointer,
                         "label": _label(pointer or "", src.finding or need.field),
                         "conditions": [],
                         "affects": [],
                         "gates": [],
                         "rules": [],
-                    },
-                )
+                    }
                 entry["conditions"].append(need.condition)
                 entry["rules"].append(rule)
                 if option is not None:
@@ -365,10 +373,12 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
 
 def overridden(outcome: Outcome, ctx: Context) -> list[Json]:
     """Blocks that removed a recommendation: the indication, the block, what to do."""
+    wanted = {ref for b in outcome.blocked for ref in b["overrode"]}
     rationale_of: dict[str, list[str]] = {}
     for firing in ctx.firings:
         ref = ctx.index.rules[firing.rule_id].ref
-        rationale_of.setdefault(ref, []).append(ctx.rationale(firing))
+        if ref in wanted:
+            rationale_of.setdefault(ref, []).append(ctx.rationale(firing))
     out = []
     for b in outcome.blocked:
         if not b["overrode"]:
