@@ -17,7 +17,8 @@ from a list of option codes):
 * ``throughout``: the always-on tier, unnumbered.
 
 Within a group: ``offer`` before ``consider``, then the ladder order (the report's order).
-``next_step`` is the first item of ``now``, else of ``next``.
+``next_step`` is the first item of ``now``, else of ``next``. Medication and procedure items
+carry their monitoring and review (:mod:`trd_cds.engine.monitoring`).
 
 ``data_needed`` is read off the condition tree: for each rule that did not fire and would
 recommend an option that is neither recommended nor blocked, or would raise a gate, the leaves
@@ -34,7 +35,7 @@ removed a recommendation, with the indication's rationale and what to do about i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,11 @@ from ..rules.conditions import MISSING, Expr, Leaf, LeafResult, evaluate_with
 from ..schemas.options import OPTION_RANK, Option, Tier
 from ..schemas.rule import ActionKind, Strength
 from .explain import DERIVED_TYPES, Context, PatternInfo, RuleInfo, unique
+from .monitoring import monitoring
 from .policy import Outcome
 
 Json = dict[str, Any]
+Monitor = Callable[[Option], list[str]]
 
 #: Tiers of the treatment ladder proper (between the pathway and the always-on care).
 LADDER = frozenset(t for t in Tier if Tier.pathway < t < Tier.always_on)
@@ -62,7 +65,7 @@ _UNRECORDED = (None, "unknown")
 # ---------------------------------------------------------------------- groups
 
 
-def _item(rec: Json) -> Json:
+def _item(rec: Json, monitor: Monitor) -> Json:
     return {
         "option": rec["option"],
         "strength": rec["strength"],
@@ -72,7 +75,12 @@ def _item(rec: Json) -> Json:
         # the rationale list follows firing order (input order): take the first in text order
         "reason": min(rec["rationale"], default=""),
         "rules": list(rec["rules"]),
+        "monitoring": monitor(Option(rec["option"])),
     }
+
+
+def _no_monitoring(option: Option) -> list[str]:
+    return []
 
 
 def _sort(items: Iterable[Json]) -> list[Json]:
@@ -80,8 +88,11 @@ def _sort(items: Iterable[Json]) -> list[Json]:
     return sorted(items, key=lambda r: (r["strength"] != Strength.offer.value, r["order"]))
 
 
-def groups(recommendations: list[Json]) -> tuple[dict[str, list[Json]], str | None]:
-    """The recommendations as now / next / later / throughout, and the ladder step reached."""
+def groups(
+    recommendations: list[Json], monitor: Monitor = _no_monitoring
+) -> tuple[dict[str, list[Json]], str | None]:
+    """The recommendations as now / next / later / throughout, and the ladder step reached;
+    ``monitor`` gives each item its monitoring lines."""
     deferring = any(r["after_stabilisation"] for r in recommendations)
     now: list[Json] = []
     ladder: list[Json] = []
@@ -103,10 +114,10 @@ def groups(recommendations: list[Json]) -> tuple[dict[str, list[Json]], str | No
     nxt = [r for r in ladder if reached is not None and Tier[r["tier"]] <= reached]
     later = [r for r in ladder if reached is not None and Tier[r["tier"]] > reached]
     out = {
-        "now": [_item(r) for r in _sort(now)],
-        "next": [_item(r) for r in _sort(nxt)],
-        "later": [_item(r) for r in _sort(later)],
-        "throughout": [_item(r) for r in _sort(throughout)],
+        "now": [_item(r, monitor) for r in _sort(now)],
+        "next": [_item(r, monitor) for r in _sort(nxt)],
+        "later": [_item(r, monitor) for r in _sort(later)],
+        "throughout": [_item(r, monitor) for r in _sort(throughout)],
     }
     return out, reached.name if reached is not None else None
 
@@ -457,7 +468,16 @@ def ladder(outcome: Outcome, ctx: Context, findings: list[Json], reached: str | 
 
 def build_plan(outcome: Outcome, ctx: Context, findings: list[Json]) -> Json:
     """The plan part of the report (plain data, deterministic)."""
-    grouped, reached = groups(outcome.recommendations)
+    age = ctx.facts.by_id.get("patient", {}).get("age")
+    # a gate raised on the risk facts means suicide risk is a concern (NG222 1.4.11)
+    risk_concern = any(
+        str(e["fact"]).startswith("risk.") for g in outcome.gates for e in g["evidence"]
+    )
+
+    def monitor(option: Option) -> list[str]:
+        return monitoring(option, age if isinstance(age, int) else None, risk_concern)
+
+    grouped, reached = groups(outcome.recommendations, monitor)
     return {
         "next_step": next_step(grouped),
         "reached": reached,

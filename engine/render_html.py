@@ -36,6 +36,8 @@ box-shadow:0 1px 3px #0002}
 .offer{background:#dafbe1;color:#116329}.consider{background:#fff8c5;color:#7d4e00}
 .after{background:#eaeef2;color:#57606a}
 .reason{color:#424a53;font-size:.9rem}
+.monitor{color:#0a3069;font-size:.82rem;margin-top:.15rem;padding-left:.5rem;
+border-left:2px solid #54aeff}
 .warn li{margin:.3rem 0}.over{color:#a40e26}
 table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #d0d7de;padding:.2rem .4rem;
 text-align:left;vertical-align:top}
@@ -65,7 +67,8 @@ def _items(items: list[PlanItem], numbered: bool) -> str:
     lis = "".join(
         f'<li data-option="{_e(i.option.value)}"><strong>{_e(option_label(i.option.value))}'
         f"</strong>{_tag(i.strength.value, i.after_stabilisation)}"
-        f'<div class="reason">{_e(i.reason)}</div></li>'
+        f'<div class="reason">{_e(i.reason)}</div>'
+        f"{''.join(f'<div class=monitor>Monitor: {_e(m)}</div>' for m in i.monitoring)}</li>"
         for i in items
     )
     return f"<{tag}>{lis}</{tag}>"

@@ -97,6 +97,7 @@ def _item_line(n: int | None, item: PlanItem) -> list[str]:
     return [
         f"  {mark} {option_label(item.option.value)} ({item.strength.value}{flag})",
         f"     {item.reason}",
+        *(f"     monitor: {m}" for m in item.monitoring),
     ]
 
 
@@ -185,6 +186,7 @@ def plan_markdown(report: Report) -> list[str]:
                 f"{bullet} **{option_label(item.option.value)}** ({item.strength.value}{flag}) — "
                 f"{_md(item.reason)} ({', '.join(f'`{r}`' for r in item.rules)})"
             )
+            out += [f"   - *Monitor:* {_md(m)}" for m in item.monitoring]
         out.append("")
     if plan.overridden:
         out += ["### Overridden — indicated but not recommended", ""]

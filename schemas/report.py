@@ -145,6 +145,9 @@ class PlanItem(_Out):
     after_stabilisation: bool
     reason: str = Field(description="one rationale of the recommendation (first in text order)")
     rules: list[str] = Field(description="id@version, in derivation order")
+    monitoring: list[str] = Field(
+        default_factory=list, description="monitoring and review that go with it, with sources"
+    )
 
 
 class NextStep(_Out):

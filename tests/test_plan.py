@@ -128,3 +128,37 @@ def test_declined_ect_says_what_it_overrode_and_what_to_do(engine: Engine) -> No
     assert by_option["tms"]["advice"].startswith("contraindicated")
     # a block that overrode nothing is not an overridden indication
     assert "complete_adequate_antidepressant_trial" not in by_option
+
+
+def _items(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["option"]: i for g in GROUPS for i in plan[g]}
+
+
+def test_monitoring_goes_with_medication_and_procedures(engine: Engine) -> None:
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    items = _items(_plan(engine, case))
+    review = items["antidepressant_switch_or_optimisation"]["monitoring"]
+    assert review == [
+        "Review within 2 weeks of starting or changing treatment, then no later than 4 weeks "
+        "(NICE NG222 1.4.11, 1.4.24)."
+    ]
+    assert any(
+        "lithium" in m and "≥ 0.4" in m for m in items["pharmacological_augmentation"]["monitoring"]
+    )
+    assert any("at least 2 hours" in m for m in items["esketamine"]["monitoring"])
+    assert any("1.13.8" in m for m in items["ect"]["monitoring"])
+    assert items["ipt"]["monitoring"] == [] and items["holistic_adjuncts"]["monitoring"] == []
+    # age 18-25: review after one week; 65 and over: the lower lithium band
+    case["patient"]["age"] = 22
+    young = _items(_plan(engine, case))
+    assert "aged 18 to 25" in young["antidepressant_switch_or_optimisation"]["monitoring"][0]
+    case["patient"]["age"] = 70
+    old = _items(_plan(engine, case))
+    assert any(
+        "0.4–0.6 mmol/L at 65" in m for m in old["pharmacological_augmentation"]["monitoring"]
+    )
+
+
+def test_suicide_risk_concern_shortens_the_review(engine: Engine) -> None:
+    items = _items(_plan(engine, load_yaml(EXAMPLES / "02_high_suicide_risk.yaml")))
+    assert "suicide risk is a concern" in items["esketamine"]["monitoring"][0]
