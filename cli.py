@@ -30,6 +30,7 @@ from .engine import Engine
 from .engine.io import STDIN, CaseSource, expand, load_case
 from .engine.render import markdown, text, why_not_text
 from .engine.render_html import html
+from .engine.sensitivity import Sensitivity
 from .rules.loader import bundled_rules_dir, lint_rules, load_ruleset
 from .schemas.case import Case
 from .schemas.errors import AuditError, CaseError, EvaluationError, RuleDefinitionError, TrdCdsError
@@ -119,6 +120,13 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Text format: show facts and sources too.")
 @click.option(
+    "--sensitivity/--no-sensitivity",
+    default=True,
+    show_default=True,
+    help="Text and HTML: also evaluate under documented alternative conventions (4/6 weeks, "
+    "MADRS 10/12, ...) and say where the plan would differ.",
+)
+@click.option(
     "-o",
     "--output-dir",
     type=click.Path(file_okay=False),
@@ -135,6 +143,7 @@ def evaluate(
     cases: tuple[str, ...],
     fmt: str,
     verbose: bool,
+    sensitivity: bool,
     output_dir: str | None,
     audit_path: str | None,
     rules: str | None,
@@ -152,6 +161,7 @@ def evaluate(
         out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     reports: list[str] = []
+    sens = Sensitivity(engine) if sensitivity and fmt in ("text", "html") and not out_dir else None
     show_bar = len(sources) > 1 and sys.stderr.isatty()
     with (
         click.progressbar(sources, label="evaluating", file=sys.stderr)
@@ -181,12 +191,15 @@ def evaluate(
                 reports.append(report.to_json().rstrip("\n"))
             elif fmt == "jsonl":
                 click.echo(report.to_json_line())
-            elif fmt == "text" and sys.stdout.isatty():
-                from .engine.render_terminal import print_styled
-
-                print_styled(_render(report, fmt, verbose))
             else:
-                click.echo(_render(report, fmt, verbose), nl=False)
+                alternatives = sens.check(case, when, report) if sens is not None else None
+                rendered = _render(report, fmt, verbose, alternatives)
+                if fmt == "text" and sys.stdout.isatty():
+                    from .engine.render_terminal import print_styled
+
+                    print_styled(rendered)
+                else:
+                    click.echo(rendered, nl=False)
     if fmt == "json" and not out_dir:
         if len(sources) == 1 and reports:
             click.echo(reports[0])
@@ -222,12 +235,14 @@ def _open_audit(path: str | None) -> Any:
         sys.exit(EXIT_AUDIT)
 
 
-def _render(report: Report, fmt: str, verbose: bool) -> str:
+def _render(
+    report: Report, fmt: str, verbose: bool, sensitivity: list[dict[str, Any]] | None = None
+) -> str:
     if fmt == "markdown":
         return markdown(report) + "\n"
     if fmt == "html":
-        return html(report)
-    return text(report, verbose=verbose) + "\n"
+        return html(report, sensitivity)
+    return text(report, verbose=verbose, sensitivity=sensitivity) + "\n"
 
 
 @main.command()

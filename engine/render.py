@@ -6,6 +6,8 @@ columns.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..schemas.options import OPTION_MEANING
 from ..schemas.report import Evidence, Overridden, Report, WhyNot
 from .render_plan import numbered, overridden_sentence, plan_markdown, plan_text, wrap
@@ -32,9 +34,11 @@ def _overridden(report: Report) -> dict[str, Overridden]:
     return {o.option.value: o for o in report.plan.overridden}
 
 
-def text(report: Report, *, verbose: bool = False) -> str:
-    """Plain text for a terminal, 80 columns: the plan, then gates, ordered recommendations,
-    cautions, blocks and findings."""
+def text(
+    report: Report, *, verbose: bool = False, sensitivity: list[dict[str, Any]] | None = None
+) -> str:
+    """Plain text for a terminal, 80 columns: the plan (with threshold sensitivity when
+    given), then gates, ordered recommendations, cautions, blocks and findings."""
     p = report.provenance
     lines = [
         f"Case {report.case_id}",
@@ -43,7 +47,7 @@ def text(report: Report, *, verbose: bool = False) -> str:
         f"({p.ruleset.hash[:19]}), engine {p.engine_version}",
         report.disclaimer,
         "",
-        *plan_text(report),
+        *plan_text(report, sensitivity),
         "DETAILS",
         "",
     ]

@@ -8,6 +8,7 @@ goes through :func:`html.escape` (``_e``): a drug name cannot inject markup.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from ..schemas.options import OPTION_MEANING
 from ..schemas.report import LadderStep, PlanItem, Report, WhyNot
@@ -17,6 +18,7 @@ from .render_plan import (
     numbered,
     option_label,
     overridden_sentence,
+    sensitivity_sentence,
     tier_label,
 )
 
@@ -167,8 +169,8 @@ def _why_not(w: WhyNot) -> str:
     return f"<ul>{''.join(lis)}</ul>"
 
 
-def html(report: Report) -> str:
-    """The report as one self-contained HTML page."""
+def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str:
+    """The report as one self-contained HTML page (with threshold sensitivity when given)."""
     plan = report.plan
     p = report.provenance
     out = [
@@ -217,6 +219,12 @@ def html(report: Report) -> str:
         for d in plan.data_needed:
             where = f" <code>{_e(d.pointer)}</code>" if d.pointer else ""
             out.append(f"<li>{_e(data_needed_sentence(d))}{where}</li>")
+        out.append("</ul>")
+    if sensitivity is not None:
+        out.append('<h2>Sensitivity</h2><ul class="warn" id="sensitivity">')
+        out += [f"<li>{_e(sensitivity_sentence(s))}</li>" for s in sensitivity]
+        if not sensitivity:
+            out.append("<li>No documented alternative convention would change the plan.</li>")
         out.append("</ul>")
     out.append(f'<h2>Escalation ladder</h2><div id="ladder">{ladder_svg(plan.ladder)}</div>')
     if report.gates:

@@ -8,10 +8,12 @@ do. Text output is wrapped to 80 columns (:func:`wrap`).
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from ..schemas.report import DataNeeded, Overridden, Plan, PlanItem, Recommendation, Report
 
 WIDTH = 80
+Json = dict[str, Any]
 
 _ACRONYMS = {"cbt", "dbt", "ipt", "mbct", "act", "emdr", "tms", "ect"}
 
@@ -77,10 +79,10 @@ def wrap(line: str, width: int = WIDTH) -> list[str]:
     stripped = line.lstrip(" ")
     indent = " " * (len(line) - len(stripped))
     bullet = stripped.split(" ", 1)[0]
-    is_marker = bullet in {"-", "x", "?", "!", "*"} or (
+    is_marker = bullet in {"-", "x", "?", "!", "*", "~"} or (
         bullet.endswith(".") and bullet[:-1].isdigit()
     )
-    hang = indent + " " * (len(bullet) + 1) if is_marker else indent
+    hang = indent + " " * (len(bullet) + 1) if is_marker else (indent or "  ")
     return textwrap.wrap(
         stripped,
         width=width,
@@ -101,8 +103,9 @@ def _item_line(n: int | None, item: PlanItem) -> list[str]:
     ]
 
 
-def plan_text(report: Report) -> list[str]:
-    """The plan as text lines (not yet wrapped)."""
+def plan_text(report: Report, sensitivity: list[Json] | None = None) -> list[str]:
+    """The plan as text lines (not yet wrapped); ``sensitivity`` from
+    :class:`trd_cds.engine.sensitivity.Sensitivity`, when asked for."""
     plan: Plan = report.plan
     lines: list[str] = []
     step = plan.next_step
@@ -143,7 +146,22 @@ def plan_text(report: Report) -> list[str]:
         "SETTINGS IN FORCE: " + ", ".join(f"{k} {_setting(v)}" for k, v in sorted(settings.items()))
     )
     lines.append("")
+    if sensitivity is not None:
+        lines.append("SENSITIVITY — the plan under documented alternative conventions")
+        lines += [f"  ~ {sensitivity_sentence(e)}" for e in sensitivity]
+        if not sensitivity:
+            lines.append("  ~ no documented alternative would change the plan")
+        lines.append("")
     return lines
+
+
+def sensitivity_sentence(entry: Json) -> str:
+    """``Under the 6-week adequacy convention (min_ad_weeks 6 instead of 4): TRD would not be
+    established; Esketamine would not be recommended.``"""
+    return (
+        f"Under {entry['label']} ({entry['setting']} {_setting(entry['value'])} instead of "
+        f"{_setting(entry['in_force'])}): " + "; ".join(entry["differences"]) + "."
+    )
 
 
 def _setting(value: object) -> str:
