@@ -10,7 +10,14 @@ from typing import Any
 
 from ..schemas.options import OPTION_MEANING
 from ..schemas.report import Evidence, Overridden, Report, WhyNot
-from .render_plan import numbered, overridden_sentence, plan_markdown, plan_text, wrap
+from .render_plan import (
+    numbered,
+    option_label,
+    overridden_sentence,
+    plan_markdown,
+    plan_text,
+    wrap,
+)
 
 
 def _evidence(e: Evidence) -> str:
@@ -93,7 +100,8 @@ def text(
         f"  TRD (>=2 adequate failures): {_value(key.get('trd_2'))}; inadequate response: "
         f"{_value(key.get('inadequate_response'))}; adequate failed antidepressants: "
         f"{_value(key.get('adequate_failed_ad_trials'))}",
-        f"  Maudsley: {_value(key.get('msm_total'))} ({_value(key.get('msm_band'))}); "
+        f"  Maudsley resistance stage: {_value(key.get('msm_total'))} "
+        f"({_value(key.get('msm_band'))} resistance); "
         f"Thase-Rush stage: {_value(key.get('thase_rush_stage'))}; "
         f"C-SSRS: {_value(key.get('cssrs_level'))}; response: {_value(key.get('response_status'))}",
     ]
@@ -164,35 +172,57 @@ def markdown(report: Report) -> str:
 
 
 def why_not_text(report: Report, option: str) -> str:
-    """Why an option was, or was not, recommended."""
-    for rec in report.recommendations:
-        if rec.option.value == option:
-            lines = [f"{option}: RECOMMENDED (#{rec.order}, {rec.strength.value})"]
-            lines += [f"  - {r}" for r in rec.rationale]
-            lines.append(f"  rules: {', '.join(rec.rules)}")
-            lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
-            lines += [f"  caution: {c}" for c in rec.cautions]
-            return "\n".join(lines) + "\n"
+    """Why an option was, or was not, recommended, in a clinician's words (80 columns)."""
+    name = option_label(option)
+    lines: list[str] = []
+    marks = {rec.option.value: (mark, rec) for mark, rec in numbered(report)}
+    if option in marks:
+        mark, rec = marks[option]
+        item = next(
+            (i, g)
+            for g in ("now", "next", "later", "throughout")
+            for i in getattr(report.plan, g)
+            if i.option.value == option
+        )
+        where = f"item {mark.rstrip('.')}" if mark != "-" else "always-on care"
+        lines.append(
+            f"{name}: RECOMMENDED ({rec.strength.value}) — in the plan under "
+            f"{item[1].upper()}, {where}"
+        )
+        lines += [f"  - {r}" for r in rec.rationale]
+        lines += [f"  caution: {c}" for c in rec.cautions]
+        lines += [f"  monitor: {m}" for m in item[0].monitoring]
+        lines.append(f"  rules: {', '.join(rec.rules)}")
+        lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
+        return _wrapped(lines)
     entry: WhyNot | None = next((w for w in report.why_not if w.option.value == option), None)
     assert entry is not None
     if entry.status == "blocked":
-        lines = [f"{option}: BLOCKED by {', '.join(entry.blocked_by)}"]
+        lines = [f"{name}: NOT RECOMMENDED — blocked by {', '.join(entry.blocked_by)}"]
         lines += [f"  - {r}" for r in entry.reasons]
         overridden = _overridden(report)
         if option in overridden:
-            lines.append(f"  {overridden_sentence(overridden[option])}")
-        return "\n".join(lines) + "\n"
+            lines.append(f"  x {overridden_sentence(overridden[option])}")
+        return _wrapped(lines)
     if entry.status == "no_rule":
-        return f"{option}: NOT RECOMMENDED — no active rule recommends it\n"
-    lines = [f"{option}: NOT RECOMMENDED — no rule that recommends it fired"]
+        return _wrapped([f"{name}: NOT RECOMMENDED — no active rule recommends it"])
+    lines = [f"{name}: NOT RECOMMENDED — none of the rules that recommend it applies"]
     for cand in entry.candidates:
         u = cand.unmet
         if u is None:
-            lines.append(f"  {cand.rule}: {cand.note}")
+            lines.append(f"  - {cand.note}  ({cand.rule})")
             continue
-        seen = "missing" if u.missing else _value(u.value)
         where = u.pointer or (f"finding {u.finding}" if u.finding else u.fact_id or "no fact")
-        lines.append(f"  {cand.rule}: needs {u.condition}; saw {seen}  [{where}]")
+        seen = "not recorded" if u.missing else f"recorded: {_value(u.value)}"
+        lines.append(f"  - needs {u.condition}; {seen}  [{where}]  ({cand.rule})")
         if cand.note:
-            lines.append(f"      {cand.note}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"    {cand.note}")
+    needed = [d for d in report.plan.data_needed if any(o.value == option for o in d.affects)]
+    for d in needed:
+        at = f" [{d.pointer}]" if d.pointer else ""
+        lines.append(f"  ? data needed: {d.label}{at}")
+    return _wrapped(lines)
+
+
+def _wrapped(lines: list[str]) -> str:
+    return "\n".join(w for line in lines for w in (wrap(line) or [""])) + "\n"

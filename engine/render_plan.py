@@ -79,8 +79,10 @@ def wrap(line: str, width: int = WIDTH) -> list[str]:
     stripped = line.lstrip(" ")
     indent = " " * (len(line) - len(stripped))
     bullet = stripped.split(" ", 1)[0]
-    is_marker = bullet in {"-", "x", "?", "!", "*", "~"} or (
-        bullet.endswith(".") and bullet[:-1].isdigit()
+    is_marker = (
+        bullet in {"-", "x", "?", "!", "*", "~"}
+        or (bullet.endswith(".") and bullet[:-1].isdigit())
+        or bullet in {"monitor:", "fact:", "rules:", "caution:", "source:"}
     )
     hang = indent + " " * (len(bullet) + 1) if is_marker else (indent or "  ")
     return textwrap.wrap(

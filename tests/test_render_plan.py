@@ -158,3 +158,17 @@ def test_cli_html_and_piped_text(tmp_path: Path) -> None:
     piped = runner.invoke(main, ["evaluate", path, *at])
     assert piped.exit_code == 0 and "\x1b[" not in piped.output  # plain when piped
     assert piped.output.index("NEXT STEP:") < piped.output.index("DETAILS")
+
+
+def test_explain_speaks_plain_language(engine: Engine) -> None:
+    report = engine.evaluate(
+        load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml"), at=AT
+    )
+    dbt = why_not_text(report, "dbt")
+    assert dbt.startswith("DBT: NOT RECOMMENDED")
+    assert "emotion_dysregulation; not recorded" in dbt and "saw missing" not in dbt
+    assert "? data needed: clinical features: emotion dysregulation not recorded" in dbt
+    tms = why_not_text(report, "tms")
+    assert tms.startswith("TMS: RECOMMENDED (offer) — in the plan under NEXT, item 6")
+    assert all(len(line) <= 80 for text_ in (dbt, tms) for line in text_.splitlines())
+    assert "Maudsley resistance stage" in text(report)
