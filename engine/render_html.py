@@ -64,8 +64,9 @@ def _tag(strength: str, after: bool = False) -> str:
     return out
 
 
-def _items(items: list[PlanItem], numbered: bool) -> str:
-    tag = "ol" if numbered else "ul"
+def _items(items: list[PlanItem], start: int | None) -> str:
+    """A plan group as a list; numbered groups continue the plan's numbering from ``start``."""
+    tag = "ol" if start is not None else "ul"
     lis = "".join(
         f'<li data-option="{_e(i.option.value)}"><strong>{_e(option_label(i.option.value))}'
         f"</strong>{_tag(i.strength.value, i.after_stabilisation)}"
@@ -73,7 +74,8 @@ def _items(items: list[PlanItem], numbered: bool) -> str:
         f"{''.join(f'<div class=monitor>Monitor: {_e(m)}</div>' for m in i.monitoring)}</li>"
         for i in items
     )
-    return f"<{tag}>{lis}</{tag}>"
+    first = f' start="{start}"' if start is not None and start != 1 else ""
+    return f"<{tag}{first}>{lis}</{tag}>"
 
 
 def ladder_svg(steps: list[LadderStep]) -> str:
@@ -195,6 +197,7 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
         f"{_e(p.evaluated_at)} · {_e(report.disclaimer)}</p></section>"
     )
     out.append('<h2>Plan</h2><div class="groups">')
+    start = 1
     for group in ("now", "next", "later", "throughout"):
         items: list[PlanItem] = getattr(plan, group)
         if not items:
@@ -204,8 +207,10 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
             meaning = f"the ladder has reached {tier_label(plan.reached)}"
         out.append(
             f'<div class="group" id="plan-{group}"><h3>{title.capitalize()} '
-            f"<small>{_e(meaning)}</small></h3>{_items(items, group != 'throughout')}</div>"
+            f"<small>{_e(meaning)}</small></h3>"
+            f"{_items(items, start if group != 'throughout' else None)}</div>"
         )
+        start += len(items)
     out.append("</div>")
     if plan.overridden:
         out.append('<h2>Overridden</h2><ul class="warn" id="overridden">')
