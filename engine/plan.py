@@ -292,6 +292,14 @@ def _flat(parts: Iterable[tuple[Need, ...] | None]) -> tuple[Need, ...]:
     return tuple(unique(n for p in parts if p for n in p))
 
 
+#: Derived values with no single place in the case: what to record, in words, and where.
+FINDING_RECORD: dict[str, tuple[str, str]] = {
+    "cssrs_level": ("suicide risk: C-SSRS screen", "/suicide_risk/cssrs"),
+    "phq9_item9": ("suicide risk: a current PHQ-9 with item 9", "/measurements"),
+    "response_status": ("a current score on the baseline instrument", "/measurements"),
+}
+
+
 def _label(pointer: str, finding: str | None) -> str:
     """A plain-language label for a JSON pointer: ``antidepressant trial 2: adherence``."""
     parts = [p for p in pointer.split("/") if p]
@@ -317,14 +325,19 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
         for need in found:
             pointers = needs.pointers(need)
             src = ctx.source(need.fact_id, need.field)
-            keys = pointers or [f"finding:{src.finding or need.field}"]
+            finding = src.finding or need.field
+            keys = pointers or [f"finding:{finding}"]
             for key in keys:
                 pointer = key if key.startswith("/") else None
+                label = _label(pointer or "", finding)
+                if pointer is None and finding in FINDING_RECORD:
+                    words, pointer = FINDING_RECORD[finding]
+                    label = f"{words} not recorded"
                 entry = by_key.get(key)
                 if entry is None:
                     entry = by_key[key] = {
                         "pointer": pointer,
-                        "label": _label(pointer or "", src.finding or need.field),
+                        "label": label,
                         "conditions": [],
                         "affects": [],
                         "gates": [],

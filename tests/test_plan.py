@@ -93,6 +93,9 @@ def test_missing_suicide_risk_is_data_needed_for_the_safety_gate(engine: Engine)
     entry = needed["/suicide_risk/clinician_judges_imminent_risk"]
     assert "safety_escalation_first" in entry["gates"]
     assert "urgent_crisis_referral" in entry["affects"]
+    cssrs = needed["/suicide_risk/cssrs"]
+    assert cssrs["label"] == "suicide risk: C-SSRS screen not recorded"
+    assert "suicide_risk_assessment_required" in cssrs["gates"]
     # what could raise a gate comes first
     assert _plan(engine, case)["data_needed"][0]["gates"]
 
