@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..rules.conditions import MISSING, Expr, Leaf, LeafResult, evaluate_with
+from ..rules.conditions import MISSING, And, Expr, Leaf, LeafResult, evaluate_with
 from ..schemas.options import OPTION_RANK, Option, Tier
 from ..schemas.rule import ActionKind, Strength
 from .explain import DERIVED_TYPES, Context, PatternInfo, RuleInfo, unique
@@ -180,13 +180,17 @@ class _Needs:
         if rule_id in self._memo:
             return self._memo[rule_id]
         stack = stack | {rule_id}
-        mode = info.loaded.condition.mode
-        parts = [self.pattern(p, stack) for p in info.patterns]
         result: tuple[Need, ...] | None
-        if mode == "all":
-            result = None if any(p is None for p in parts) else _flat(parts)
+        if info.loaded.condition.mode == "all":
+            parts: list[tuple[Need, ...]] = []
+            for p in info.patterns:
+                part = self.pattern(p, stack)
+                if part is None:  # data cannot satisfy this pattern: the rule cannot fire
+                    break
+                parts.append(part)
+            result = _flat(parts) if len(parts) == len(info.patterns) else None
         else:
-            result = _flat(p for p in parts if p) or None
+            result = _flat(p for p in (self.pattern(p, stack) for p in info.patterns) if p) or None
         if result == ():
             result = None
         self._memo[rule_id] = result
@@ -207,24 +211,30 @@ class _Needs:
         return self._patterns[info.key]
 
     def _facts(self, info: PatternInfo, facts: list[Json]) -> tuple[Need, ...] | None:
+        expr = info.pattern.expr
+        # a plain conjunction of comparisons (most patterns): every leaf is required
+        flat = isinstance(expr, And) and all(isinstance(i, Leaf) for i in expr.items)
         best: list[tuple[Need, ...]] | None = None
         for fact in facts:
             results = self.ctx.leaf_results(info, fact)
-            if evaluate_with(info.pattern.expr, [r.ok for r in results]):
+            oks = [r.ok for r in results]
+            if all(oks) if flat else evaluate_with(expr, oks):
                 return ()
             unknown = [self._unknown(str(fact["id"]), r) for r in results]
             if not any(unknown):
                 continue
-            optimistic = [r.ok or u for r, u in zip(results, unknown, strict=True)]
-            if not evaluate_with(info.pattern.expr, optimistic):
+            optimistic = [ok or u for ok, u in zip(oks, unknown, strict=True)]
+            if not (all(optimistic) if flat else evaluate_with(expr, optimistic)):
                 continue
             open_leaves = [
                 (i, r) for i, (r, u) in enumerate(zip(results, unknown, strict=True)) if u
             ]
             # the leaves the pattern cannot do without; alternatives (``a or b``): all of them
-            decisive = [
-                (i, r) for i, r in open_leaves if _matters(info.pattern.expr, r.leaf, optimistic)
-            ]
+            decisive = (
+                open_leaves
+                if flat
+                else [(i, r) for i, r in open_leaves if _matters(expr, r.leaf, optimistic)]
+            )
             needs = tuple(
                 Need(str(fact["id"]), r.leaf.field, info.conditions[i])
                 for i, r in (decisive or open_leaves)
