@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import AT, EXAMPLES, load_yaml
+from tests.strategies import case_dicts
 from trd_cds import Engine
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -165,3 +167,26 @@ def test_monitoring_goes_with_medication_and_procedures(engine: Engine) -> None:
 def test_suicide_risk_concern_shortens_the_review(engine: Engine) -> None:
     items = _items(_plan(engine, load_yaml(EXAMPLES / "02_high_suicide_risk.yaml")))
     assert "suicide risk is a concern" in items["esketamine"]["monitoring"][0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_dicts())
+def test_plan_invariants_hold_for_generated_cases(engine: Engine, data: dict[str, Any]) -> None:
+    report = engine.evaluate(data, at=AT).to_dict()
+    plan = report["plan"]
+    recs = {r["option"]: r for r in report["recommendations"]}
+    items = [i for g in GROUPS for i in plan[g]]
+    assert sorted(i["option"] for i in items) == sorted(recs)
+    for item in items:
+        assert item["rules"] == recs[item["option"]]["rules"]
+    first = (plan["now"] or plan["next"] or [None])[0]
+    assert (plan["next_step"] or {}).get("option") == (first or {}).get("option")
+    # data needed only ever concerns what is not recommended now, or a caution on it
+    cautioned = {c["option"] for c in report["cautions"]}
+    for entry in plan["data_needed"]:
+        assert entry["affects"] or entry["gates"]
+        assert set(entry["affects"]) - set(recs) or set(entry["affects"]) <= cautioned
+    # an overridden indication is a blocked option that some rule recommended
+    blocked = {b["option"]: b for b in report["blocked"]}
+    for o in plan["overridden"]:
+        assert o["option"] in blocked and o["indicated_by"] == blocked[o["option"]]["overrode"]
