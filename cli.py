@@ -237,12 +237,20 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "jsonl", "markdown"]),
+    type=click.Choice(["text", "json", "jsonl", "markdown", "html"]),
     default="text",
     show_default=True,
-    help="json: one report (an array for several); jsonl: one line per case.",
+    help="json: one report (an array for several); jsonl: one line per case; html: one "
+    "self-contained page per case (use with one case, or redirect per case).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Text format: show facts and sources too.")
+@click.option(
+    "--sensitivity/--no-sensitivity",
+    default=True,
+    show_default=True,
+    help="Text and HTML: also evaluate under documented alternative conventions (4/6 weeks, "
+    "MADRS 10/12, ...) and say where the plan would differ.",
+)
 @click.option(
     "-o",
     "--output-dir",
@@ -282,6 +290,7 @@ def evaluate(
     cases: tuple[str, ...],
     fmt: str,
     verbose: bool,
+    sensitivity: bool,
     output_dir: str | None,
     audit_path: str | None,
     jobs: int,
@@ -328,6 +337,11 @@ def evaluate(
         name_of = lambda source: names[source.name]  # noqa: E731
     audit = _open_audit(audit_path)
     decisions = _open_decisions(decisions_path)
+    sens = None
+    if sensitivity and fmt in ("text", "html") and out_dir is None:
+        from .engine.sensitivity import Sensitivity
+
+        sens = Sensitivity(engine)
     failed: list[TrdCdsError] = []
     reports: list[str] = []
     count = 0
@@ -366,7 +380,16 @@ def evaluate(
                 elif fmt == "jsonl":
                     click.echo(outcome.to_json_line())
                 else:
-                    click.echo(_render(outcome, fmt, verbose), nl=False)
+                    alternatives = (
+                        sens.check(case, when, outcome) if sens is not None and case else None
+                    )
+                    rendered = _render(outcome, fmt, verbose, alternatives)
+                    if fmt == "text" and sys.stdout.isatty():
+                        from .engine.render_terminal import print_styled
+
+                        print_styled(rendered)
+                    else:
+                        click.echo(rendered, nl=False)
         if decisions is not None:
             decisions.close()
             decisions = None
@@ -438,12 +461,18 @@ def _open_audit(path: str | None) -> Any:
     return open_log(path)
 
 
-def _render(report: Report, fmt: str, verbose: bool) -> str:
+def _render(
+    report: Report, fmt: str, verbose: bool, sensitivity: list[dict[str, Any]] | None = None
+) -> str:
     from .engine.render import markdown, text
 
     if fmt == "markdown":
         return markdown(report) + "\n"
-    return text(report, verbose=verbose) + "\n"
+    if fmt == "html":
+        from .engine.render_html import html
+
+        return html(report, sensitivity)
+    return text(report, verbose=verbose, sensitivity=sensitivity) + "\n"
 
 
 # --------------------------------------------------------------------------- validate, explain

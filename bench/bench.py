@@ -594,7 +594,7 @@ def measure_phases(engine: Engine, cases: list[Json]) -> Json:
         ctx = Context(index, factset, derived, firings)
         outcome = apply(ctx)
         t.append(perf_ns())
-        data = engine._decision(model, AT, assessment, outcome)
+        data = engine._decision(model, AT, assessment, outcome, ctx)  # includes the plan
         t.append(perf_ns())
         data["trace"] = ctx.trace()
         t.append(perf_ns())

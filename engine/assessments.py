@@ -181,7 +181,7 @@ def assess_psychotherapy_trial(
     return TrialAssessment(adequate, failed, issue, finding)
 
 
-_ISSUE_TEXT = {
+ISSUE_TEXT = {
     "previous_episode": "trial was in a previous episode",
     "stopped_intolerance": "stopped early for intolerance (not a failure)",
     "dose_unknown": "dose adequacy not recorded",
@@ -198,7 +198,7 @@ def _trial_detail(adequate: bool, failed: bool, issue: str | None, outcome: Tria
     if adequate:
         verdict = "adequate failed trial" if failed else f"adequate trial, {outcome.value}"
         return verdict
-    return f"not adequate: {_ISSUE_TEXT[issue or '']}"
+    return f"not adequate: {ISSUE_TEXT[issue or '']}"
 
 
 # --------------------------------------------------------------------------- measurements

@@ -27,6 +27,7 @@ from .assessments import Assessment, assess
 from .explain import Context, build_index, derived_id
 from .facts import build_facts
 from .intake import parse_case as parse_case
+from .plan import build_plan
 from .policy import POLICY, Outcome, apply
 from .session import RuleHost
 
@@ -119,7 +120,7 @@ class Engine:
         try:
             ctx = Context(self._index, factset, derived, firings)
             outcome = apply(ctx)
-            data = self._decision(model, at, assessment, outcome, sources)
+            data = self._decision(model, at, assessment, outcome, ctx, sources)
         except TrdCdsError:
             raise
         except Exception as exc:  # a bug in report building must still name the case
@@ -154,6 +155,7 @@ class Engine:
         at: datetime,
         assessment: Assessment,
         outcome: Outcome,
+        ctx: Context,
         sources: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         findings: list[dict[str, Any]] = [
@@ -192,6 +194,7 @@ class Engine:
         report_id = sha256(canonical_json(identity)).replace("sha256:", "rpt-")[:36]
         return {
             "case_id": case.case_id,
+            "plan": build_plan(outcome, ctx, findings),
             "gates": outcome.gates,
             "recommendations": outcome.recommendations,
             "cautions": outcome.cautions,

@@ -32,6 +32,7 @@ from ..rules.conditions import (
 from ..rules.loader import LoadedRule, Ruleset
 from ..schemas.options import Option
 from ..schemas.rule import ActionKind
+from .assessments import ISSUE_TEXT
 from .facts import FactSet, Source
 from .session import Firing
 
@@ -43,6 +44,8 @@ EvidenceItem = tuple[str, Any, str | None, str | None, str | None]
 Contribution = tuple[tuple[str, ...], tuple[EvidenceItem, ...], tuple[str, ...]]
 
 _NO_SOURCE = Source()
+#: Coded fact values and how a rationale says them, by field.
+VALUE_WORDS: dict[str, dict[str, str]] = {"adequacy_issue": ISSUE_TEXT}
 DERIVED_TYPES = frozenset({"finding", "gate"})
 
 
@@ -362,7 +365,10 @@ class Context:
             if fact is None:
                 same_type = self.facts_of_type(rule.by_name[pattern].fact_type)
                 fact = same_type[0] if len(same_type) == 1 else {}
-            out.append(render_value(fact.get(field, MISSING)))
+            value = fact.get(field, MISSING)
+            # coded values read in words ("adherence not confirmed as good", not the code)
+            words = VALUE_WORDS.get(field, {}).get(value) if isinstance(value, str) else None
+            out.append(words or render_value(value))
         return "".join(out)
 
     # ------------------------------------------------------------------ trace

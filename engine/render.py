@@ -1,9 +1,23 @@
-"""Human-readable renderings of a report (plain text for terminals, Markdown for documents)."""
+"""Human-readable renderings of a report (plain text for terminals, Markdown for documents).
+
+Both start with the plan (:mod:`trd_cds.engine.render_plan`), then the details. Text fits 80
+columns.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..schemas.options import OPTION_MEANING
-from ..schemas.report import Evidence, Report, WhyNot
+from ..schemas.report import Evidence, Overridden, Report, WhyNot
+from .render_plan import (
+    numbered,
+    option_label,
+    overridden_sentence,
+    plan_markdown,
+    plan_text,
+    wrap,
+)
 
 
 def _evidence(e: Evidence) -> str:
@@ -23,14 +37,25 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def text(report: Report, *, verbose: bool = False) -> str:
-    """Plain text for a terminal: gates, ordered recommendations, cautions, blocks."""
+def _overridden(report: Report) -> dict[str, Overridden]:
+    return {o.option.value: o for o in report.plan.overridden}
+
+
+def text(
+    report: Report, *, verbose: bool = False, sensitivity: list[dict[str, Any]] | None = None
+) -> str:
+    """Plain text for a terminal, 80 columns: the plan (with threshold sensitivity when
+    given), then gates, ordered recommendations, cautions, blocks and findings."""
     p = report.provenance
     lines = [
-        f"Case {report.case_id}  (report {p.report_id})",
+        f"Case {report.case_id}",
+        f"Report {p.report_id}",
         f"Evaluated at {p.evaluated_at} with ruleset {p.ruleset.id} {p.ruleset.version} "
         f"({p.ruleset.hash[:19]}), engine {p.engine_version}",
         report.disclaimer,
+        "",
+        *plan_text(report, sensitivity),
+        "DETAILS",
         "",
     ]
     if report.gates:
@@ -40,12 +65,10 @@ def text(report: Report, *, verbose: bool = False) -> str:
             for r in g.rationale:
                 lines.append(f"      {r}")
         lines.append("")
-    lines.append("RECOMMENDATIONS")
-    for rec in report.recommendations:
+    lines.append("RECOMMENDATIONS (numbered as in the plan)")
+    for mark, rec in numbered(report):
         flag = "  [after stabilisation]" if rec.after_stabilisation else ""
-        lines.append(
-            f"  {rec.order:>2}. {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}"
-        )
+        lines.append(f"  {mark:>3} {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}")
         lines.append(f"      {OPTION_MEANING[rec.option]}")
         for r in rec.rationale:
             lines.append(f"      - {r}")
@@ -57,12 +80,15 @@ def text(report: Report, *, verbose: bool = False) -> str:
                 lines.append(f"      fact: {_evidence(e)}")
             for c in rec.citations:
                 lines.append(f"      source: {c}")
+    overridden = _overridden(report)
     if report.blocked:
         lines += ["", "NOT RECOMMENDED (blocked)"]
         for b in report.blocked:
             lines.append(f"  x {b.option.value}  ({', '.join(b.rules)})")
             for r in b.reasons:
                 lines.append(f"      {r}")
+            if b.option.value in overridden:
+                lines.append(f"      {overridden_sentence(overridden[b.option.value])}")
     if report.cautions:
         lines += ["", "CAUTIONS"]
         for caution in report.cautions:
@@ -74,11 +100,12 @@ def text(report: Report, *, verbose: bool = False) -> str:
         f"  TRD (>=2 adequate failures): {_value(key.get('trd_2'))}; inadequate response: "
         f"{_value(key.get('inadequate_response'))}; adequate failed antidepressants: "
         f"{_value(key.get('adequate_failed_ad_trials'))}",
-        f"  Maudsley: {_value(key.get('msm_total'))} ({_value(key.get('msm_band'))}); "
+        f"  Maudsley resistance stage: {_value(key.get('msm_total'))} "
+        f"({_value(key.get('msm_band'))} resistance); "
         f"Thase-Rush stage: {_value(key.get('thase_rush_stage'))}; "
         f"C-SSRS: {_value(key.get('cssrs_level'))}; response: {_value(key.get('response_status'))}",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(w for line in lines for w in (wrap(line) or [""])) + "\n"
 
 
 def markdown(report: Report) -> str:
@@ -93,6 +120,9 @@ def markdown(report: Report) -> str:
         f"- Ruleset `{p.ruleset.id}` {p.ruleset.version} (`{p.ruleset.hash}`), "
         f"engine {p.engine_version}",
         "",
+        *plan_markdown(report),
+        "## Details",
+        "",
     ]
     if report.gates:
         out += ["## Gates", ""]
@@ -105,15 +135,16 @@ def markdown(report: Report) -> str:
         "| # | option | strength | tier | rules |",
         "|---|---|---|---|---|",
     ]
-    for rec in report.recommendations:
+    for mark, rec in numbered(report):
         after = " (after stabilisation)" if rec.after_stabilisation else ""
         out.append(
-            f"| {rec.order} | `{rec.option.value}`{after} | {rec.strength.value} | {rec.tier} | "
-            f"{', '.join(f'`{r}`' for r in rec.rules)} |"
+            f"| {mark.rstrip('.')} | `{rec.option.value}`{after} | {rec.strength.value} | "
+            f"{rec.tier} | {', '.join(f'`{r}`' for r in rec.rules)} |"
         )
     out.append("")
-    for rec in report.recommendations:
-        out += [f"### {rec.order}. `{rec.option.value}`", ""]
+    for mark, rec in numbered(report):
+        number = f"{mark} " if mark != "-" else ""
+        out += [f"### {number}`{rec.option.value}`", ""]
         out += [f"- {r}" for r in rec.rationale]
         out += [f"- **Caution:** {c}" for c in rec.cautions]
         if rec.evidence:
@@ -122,8 +153,11 @@ def markdown(report: Report) -> str:
         out.append("")
     if report.blocked:
         out += ["## Not recommended", ""]
+        overridden = _overridden(report)
         for b in report.blocked:
             out.append(f"- `{b.option.value}` — {' '.join(b.reasons)} ({', '.join(b.rules)})")
+            if b.option.value in overridden:
+                out.append(f"  - {overridden_sentence(overridden[b.option.value])}")
         out.append("")
     if report.cautions:
         out += ["## Cautions", ""]
@@ -138,32 +172,57 @@ def markdown(report: Report) -> str:
 
 
 def why_not_text(report: Report, option: str) -> str:
-    """Why an option was, or was not, recommended."""
-    for rec in report.recommendations:
-        if rec.option.value == option:
-            lines = [f"{option}: RECOMMENDED (#{rec.order}, {rec.strength.value})"]
-            lines += [f"  - {r}" for r in rec.rationale]
-            lines.append(f"  rules: {', '.join(rec.rules)}")
-            lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
-            lines += [f"  caution: {c}" for c in rec.cautions]
-            return "\n".join(lines) + "\n"
+    """Why an option was, or was not, recommended, in a clinician's words (80 columns)."""
+    name = option_label(option)
+    lines: list[str] = []
+    marks = {rec.option.value: (mark, rec) for mark, rec in numbered(report)}
+    if option in marks:
+        mark, rec = marks[option]
+        item = next(
+            (i, g)
+            for g in ("now", "next", "later", "throughout")
+            for i in getattr(report.plan, g)
+            if i.option.value == option
+        )
+        where = f"item {mark.rstrip('.')}" if mark != "-" else "always-on care"
+        lines.append(
+            f"{name}: RECOMMENDED ({rec.strength.value}) — in the plan under "
+            f"{item[1].upper()}, {where}"
+        )
+        lines += [f"  - {r}" for r in rec.rationale]
+        lines += [f"  caution: {c}" for c in rec.cautions]
+        lines += [f"  monitor: {m}" for m in item[0].monitoring]
+        lines.append(f"  rules: {', '.join(rec.rules)}")
+        lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
+        return _wrapped(lines)
     entry: WhyNot | None = next((w for w in report.why_not if w.option.value == option), None)
     assert entry is not None
     if entry.status == "blocked":
-        lines = [f"{option}: BLOCKED by {', '.join(entry.blocked_by)}"]
+        lines = [f"{name}: NOT RECOMMENDED — blocked by {', '.join(entry.blocked_by)}"]
         lines += [f"  - {r}" for r in entry.reasons]
-        return "\n".join(lines) + "\n"
+        overridden = _overridden(report)
+        if option in overridden:
+            lines.append(f"  x {overridden_sentence(overridden[option])}")
+        return _wrapped(lines)
     if entry.status == "no_rule":
-        return f"{option}: NOT RECOMMENDED — no active rule recommends it\n"
-    lines = [f"{option}: NOT RECOMMENDED — no rule that recommends it fired"]
+        return _wrapped([f"{name}: NOT RECOMMENDED — no active rule recommends it"])
+    lines = [f"{name}: NOT RECOMMENDED — none of the rules that recommend it applies"]
     for cand in entry.candidates:
         u = cand.unmet
         if u is None:
-            lines.append(f"  {cand.rule}: {cand.note}")
+            lines.append(f"  - {cand.note}  ({cand.rule})")
             continue
-        seen = "missing" if u.missing else _value(u.value)
         where = u.pointer or (f"finding {u.finding}" if u.finding else u.fact_id or "no fact")
-        lines.append(f"  {cand.rule}: needs {u.condition}; saw {seen}  [{where}]")
+        seen = "not recorded" if u.missing else f"recorded: {_value(u.value)}"
+        lines.append(f"  - needs {u.condition}; {seen}  [{where}]  ({cand.rule})")
         if cand.note:
-            lines.append(f"      {cand.note}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"    {cand.note}")
+    needed = [d for d in report.plan.data_needed if any(o.value == option for o in d.affects)]
+    for d in needed:
+        at = f" [{d.pointer}]" if d.pointer else ""
+        lines.append(f"  ? data needed: {d.label}{at}")
+    return _wrapped(lines)
+
+
+def _wrapped(lines: list[str]) -> str:
+    return "\n".join(w for line in lines for w in (wrap(line) or [""])) + "\n"

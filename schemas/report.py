@@ -135,6 +135,83 @@ class WhyNot(_Out):
     candidates: list[UnmetRule] = Field(default_factory=list)
 
 
+class PlanItem(_Out):
+    """One recommendation as the plan shows it (the same option, strength and rules)."""
+
+    option: Option
+    strength: Strength
+    tier: str
+    order: int = Field(ge=1, description="the recommendation's order in the report")
+    after_stabilisation: bool
+    reason: str = Field(description="one rationale of the recommendation (first in text order)")
+    rules: list[str] = Field(description="id@version, in derivation order")
+    monitoring: list[str] = Field(
+        default_factory=list, description="monitoring and review that go with it, with sources"
+    )
+
+
+class NextStep(_Out):
+    """The one thing to do first: the first item of ``now``, else of ``next``."""
+
+    option: Option
+    strength: Strength
+    group: Literal["now", "next"]
+    reason: str
+    rules: list[str]
+
+
+class DataNeeded(_Out):
+    """A fact not recorded that would change an option or a gate if it were."""
+
+    pointer: str | None = Field(description="where to record it: JSON pointer into the case")
+    label: str = Field(description="what to record, in plain words")
+    conditions: list[str] = Field(description="the rule conditions waiting for it")
+    affects: list[Option] = Field(description="options it could change")
+    gates: list[str] = Field(description="gates it could raise")
+    rules: list[str] = Field(description="the rules whose conditions wait for it, id@version")
+
+
+class Overridden(_Out):
+    """A recommendation a block removed: what was indicated, why not, what to do."""
+
+    option: Option
+    indicated_by: list[str] = Field(description="the recommending rules the block overrode")
+    indication: list[str] = Field(description="their rationale")
+    blocked_by: list[str]
+    reasons: list[str]
+    advice: str = Field(description="what to do about it")
+
+
+class BlockedStep(_Out):
+    option: Option
+    reasons: list[str]
+    rules: list[str]
+
+
+class LadderStep(_Out):
+    """One step of the escalation ladder (§4.6) as it stands for this person."""
+
+    tier: str
+    failed: list[str] = Field(description="what was tried at this step and failed")
+    recommended: list[Option]
+    blocked: list[BlockedStep]
+    reached: bool = Field(description="the step the ladder has reached")
+
+
+class Plan(_Out):
+    """What a clinician reads first. Every item is a recommendation a rule produced."""
+
+    next_step: NextStep | None
+    reached: str | None = Field(description="the ladder tier reached (the furthest offered)")
+    now: list[PlanItem] = Field(description="safety and stabilisation")
+    next: list[PlanItem] = Field(description="the step the ladder has reached")
+    later: list[PlanItem] = Field(description="what follows if that fails")
+    throughout: list[PlanItem] = Field(description="always-on care, unnumbered")
+    data_needed: list[DataNeeded]
+    overridden: list[Overridden]
+    ladder: list[LadderStep]
+
+
 class RulesetRef(_Out):
     id: str
     version: str
@@ -171,6 +248,7 @@ class ReportDocument(_Out):
     """The report document: the schema of :meth:`Report.to_json`."""
 
     case_id: str
+    plan: Plan
     gates: list[Gate]
     recommendations: list[Recommendation]
     cautions: list[Caution]
@@ -275,6 +353,10 @@ class Report:
     @property
     def case_id(self) -> str:
         return str(self._data["case_id"])
+
+    @property
+    def plan(self) -> Plan:
+        return self.document.plan
 
     @property
     def gates(self) -> list[Gate]:

@@ -128,6 +128,10 @@ def _comparable(report: Report, perms: dict[str, list[int]] | None = None) -> Js
     # them as sets
     data["findings"] = sorted(data["findings"], key=_canon)
     data["trace"] = sorted(data["trace"], key=_canon)
+    # data needed is listed by pointer within a rank (input order) and its labels number list
+    # items as the input does ("antidepressant trial 2"): compare as a set, without labels
+    needed = [{k: v for k, v in e.items() if k != "label"} for e in data["plan"]["data_needed"]]
+    data["plan"]["data_needed"] = sorted(needed, key=_canon)
     return data
 
 
