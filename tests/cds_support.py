@@ -95,7 +95,14 @@ def write_jwks(tmp_path: Path, keys: ClientKeys) -> Path:
     return path
 
 
-def make_app(tmp_path: Path, *, audit: bool = False, auth: bool = True, **settings: Any) -> Any:
+def make_app(
+    tmp_path: Path,
+    *,
+    audit: bool = False,
+    auth: bool = True,
+    audit_key: bytes | None = None,
+    **settings: Any,
+) -> Any:
     """An app with a fixed clock, trusting :data:`ISS` with the session keys (a JWKS file)."""
     jwks = write_jwks(tmp_path, client_keys())
     opts: dict[str, Any] = {
@@ -105,7 +112,7 @@ def make_app(tmp_path: Path, *, audit: bool = False, auth: bool = True, **settin
     }
     if audit:
         opts["audit_log"] = tmp_path / "audit.jsonl"
-    return create_app(engine(), ServiceSettings(**opts), clock=lambda: AT)
+    return create_app(engine(), ServiceSettings(**opts), clock=lambda: AT, audit_key=audit_key)
 
 
 _ENGINE: Engine | None = None

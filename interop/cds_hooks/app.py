@@ -101,10 +101,11 @@ class _State:
     clock: Callable[[], datetime]
 
     def endpoint(self, request: Request) -> str:
-        """The URL the client called (the JWT ``aud``)."""
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/") + request.url.path
-        return str(request.url.replace(query=None, fragment=None))
+        """The URL the client called (the JWT ``aud``): the base URL and the path exactly as
+        sent (percent-encoding kept), without the query."""
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+        return self.base(request) + path.split("?", 1)[0]
 
     def base(self, request: Request) -> str:
         if self.settings.public_url:
@@ -118,11 +119,13 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     verifier: Verifier | None = None,
+    audit_key: bytes | None = None,
 ) -> FastAPI:
     """A FastAPI app serving CDS Hooks 2.0 for ``engine`` (no global state).
 
     ``clock`` gives the evaluation time of each call (the engine never reads the clock);
-    ``verifier`` replaces the JWT verifier built from ``settings.trusted_issuers`` (tests).
+    ``verifier`` replaces the JWT verifier built from ``settings.trusted_issuers`` (tests);
+    ``audit_key`` the audit key (default: ``TRD_CDS_AUDIT_KEY``, as for the CLI).
     Raises :class:`ValueError` for settings that cannot work (auth required and nobody
     trusted; an audit log without a usable key).
     """
@@ -137,7 +140,7 @@ def create_app(
         )
     audit = None
     if settings.audit_log is not None:
-        audit = open_log(settings.audit_log)
+        audit = open_log(settings.audit_log, key=audit_key)
         if not audit.pseudonymising:
             why = audit.key_problem or "TRD_CDS_AUDIT_KEY is not set"
             raise ValueError(f"the audit log needs its key to pseudonymise patients: {why}")

@@ -30,8 +30,6 @@ def _resources(key: str, value: Mapping[str, Any]) -> list[dict[str, Any]]:
     rtype = value.get("resourceType")
     if not isinstance(rtype, str):
         raise BadPrefetchError(f"prefetch {key!r} is not a FHIR resource (no resourceType)")
-    if rtype == "OperationOutcome":
-        raise DataUnavailableError(f"prefetch {key!r}: the client could not fetch it")
     return [dict(value)]
 
 
@@ -100,7 +98,8 @@ def gather(
     missing: list[str] = []
     for key in templates:
         value = prefetch.get(key)
-        if value is None:
+        # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves
+        if value is None or value.get("resourceType") == "OperationOutcome":
             missing.append(key)
         else:
             out += _resources(key, value)
