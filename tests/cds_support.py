@@ -252,3 +252,31 @@ def mock_fhir(routes: dict[str, tuple[int, Any]]) -> Iterator[MockFhir]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def example_requests() -> dict[str, dict[str, Any]]:
+    """The request bodies shipped under examples/cds-hooks/ (regenerated from the FHIR
+    examples: ``TRD_CDS_REGENERATE=1 pytest tests/test_cds_examples.py``)."""
+    b02, b04 = bundle("02"), bundle("04")
+    pv = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": patient_id(b02)},
+        "prefetch": prefetch_from_bundle(b02),
+    }
+    draft = med_order("draft-sertraline", "36437", "sertraline", patient_id(b04))
+    sign = {
+        "hook": "order-sign",
+        "hookInstance": "5b8fb2a1-5f5e-4c4e-9c1e-2f0f8a4b7e11",
+        "context": {
+            "userId": "Practitioner/example",
+            "patientId": patient_id(b04),
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": draft}],
+            },
+        },
+        "prefetch": prefetch_from_bundle(b04),
+    }
+    return {"patient-view.json": pv, "order-sign.json": sign}

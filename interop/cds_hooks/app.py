@@ -13,7 +13,9 @@ Every call but the report link needs a JWT from a trusted client (:mod:`.auth`).
 error is a JSON :class:`~.models.Problem` with a reason: 400 (bad body or context), 401 (JWT),
 404, 412 (required data cannot be obtained), 413, 503 (audit log unavailable); an unexpected
 failure is a 500 without details. The log lines name the service, the status and the time
-taken, never a patient, a token or a resource id.
+taken, never a patient, a token or a resource id. (httpx logs each request URL at INFO, and
+FHIR queries name the patient: ``trd-cds serve`` keeps the ``httpx`` logger at WARNING; an
+application embedding the app should do the same.)
 """
 
 from __future__ import annotations

@@ -84,6 +84,9 @@ def serve(
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO: FHIR queries name the patient; keep them out
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     click.echo(f"trd-cds CDS Hooks service on http://{host}:{port}/cds-services", err=True)
     # no access log: it would hold client addresses and paths; the app logs its own lines
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)

@@ -12,7 +12,8 @@ service are enforced here and pinned by ``tests/test_cds_invariants.py``:
 * cds-resp-4: every override reason has a ``display``;
 * cds-resp-5: every suggestion action has a ``description``;
 * cds-resp-6: suggestions imply ``selectionBehavior``;
-* cds-resp-7: ``actionSelectionBehavior`` is ``all``, ``any`` or ``at-most-one``;
+* cds-resp-7: ``actionSelectionBehavior`` is ``all``, ``any`` or ``at-most-one`` (this service
+  never sends it: it is not in CDS Hooks 2.0.1);
 * cds-fb-1/2/3 (feedback) and cds-r-1 (request) on the request models below.
 """
 
