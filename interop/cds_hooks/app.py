@@ -36,8 +36,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...engine.audit import AuditLog, AuditRecord, open_log
 from ...engine.core import Engine, engine_version
-from ...engine.render import markdown
 from ...schemas.errors import AuditError, CaseError
+from ...schemas.report import LAZY_PARTS, Report
 from ..fhir import FhirError, case_from_fhir, rewrite_report_pointers
 from .auth import AuthError, Issuer, Verifier
 from .cards import build_cards
@@ -275,15 +275,25 @@ def _router(state: _State) -> APIRouter:
         if item is None:
             raise HookError(404, "this report link is unknown or has expired")
         if format == "json":
-            return Response(item.json, media_type="application/json")
+            return Response(item.json(), media_type="application/json")
         if format != "markdown":
             raise HookError(400, "format is markdown or json")
-        return PlainTextResponse(item.markdown, media_type="text/markdown; charset=utf-8")
+        return PlainTextResponse(item.markdown(), media_type="text/markdown; charset=utf-8")
 
     return router
 
 
 # --------------------------------------------------------------------------- the calls
+
+
+def decision(report: Report) -> dict[str, Any]:
+    """The report's decision parts (everything but the trace and why-not), without computing
+    the explanations: cards need only the decision, and the explanations cost as much as the
+    evaluation. (``Report`` has no public accessor for this yet; ``to_dict`` computes all.)"""
+    data = getattr(report, "_data", None)
+    if not isinstance(data, dict):
+        data = report.to_dict()
+    return {k: v for k, v in data.items() if k not in LAZY_PARTS}
 
 
 def _context(body: HookRequest, hook: str) -> tuple[str, Mapping[str, Any] | None, list[str]]:
@@ -338,8 +348,8 @@ def _call(state: _State, service_id: str, body: HookRequest, request: Request) -
         except AuditError as exc:
             log.error("audit append failed (%s)", type(exc).__name__)
             raise HookError(503, "the audit log cannot record this evaluation") from None
-    data = rewrite_report_pointers(report.to_dict(), derived.provenance)
-    token = state.links.add(markdown(report), orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    data = rewrite_report_pointers(decision(report), derived.provenance)
+    token = state.links.add(report, derived.provenance)
     link = Link(
         label="Full report", url=f"{state.base(request)}/cds-reports/{token}", type="absolute"
     )

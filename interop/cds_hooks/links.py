@@ -14,15 +14,31 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import orjson
+
+from ...engine.render import markdown
+from ...schemas.report import Report
+from ..fhir import rewrite_report_pointers
 
 
 @dataclass(frozen=True)
 class StoredReport:
-    markdown: str
-    json: bytes
+    """A report and where its facts came from; rendered when the link is opened (the
+    explanations are computed then, not on the hook call's critical path)."""
+
+    report: Report
+    provenance: Mapping[str, str]
     expires: float
+
+    def markdown(self) -> str:
+        return markdown(self.report)
+
+    def json(self) -> bytes:
+        data = rewrite_report_pointers(self.report.to_dict(), self.provenance)
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
 
 
 @dataclass
@@ -33,11 +49,11 @@ class ReportLinks:
     _items: OrderedDict[str, StoredReport] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, markdown: str, json: bytes) -> str:
+    def add(self, report: Report, provenance: Mapping[str, str]) -> str:
         token = secrets.token_urlsafe(32)
         now = self.clock()
         with self._lock:
-            self._items[token] = StoredReport(markdown, json, now + self.ttl)
+            self._items[token] = StoredReport(report, provenance, now + self.ttl)
             while len(self._items) > self.max_links:
                 self._items.popitem(last=False)
             while self._items:

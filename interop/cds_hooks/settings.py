@@ -40,6 +40,8 @@ class ServiceSettings(BaseModel):
     fhir_max_pages: int = Field(default=20, ge=1, le=1000)
     max_body_bytes: int = Field(default=20_000_000, ge=1_000)
     report_ttl: float = Field(default=900.0, gt=0, description="seconds a report link lives")
-    report_links_max: int = Field(default=10_000, ge=1)
+    report_links_max: int = Field(
+        default=1_000, ge=1, description="report links kept (each holds its report in memory)"
+    )
     jwt_leeway: float = Field(default=30.0, ge=0, le=300)
     jwt_max_age: float = Field(default=300.0, gt=0, le=3600)
