@@ -402,3 +402,9 @@ def test_logs_name_no_patient(client: TestClient, caplog: pytest.LogCaptureFixtu
     text = caplog.text + json.dumps([r.args for r in caplog.records], default=str)
     assert "POST /cds-services/trd-plan -> 200" in caplog.text
     assert patient_id(bundle("02")) not in text and "zz" not in text
+
+
+def test_warm_up_evaluates_its_synthetic_patient() -> None:
+    from trd_cds.interop.cds_hooks.app import warm_up
+
+    warm_up(engine())  # raises if the synthetic bundle stops being a valid case

@@ -426,3 +426,52 @@ def _feedback(state: _State, service_id: str, body: FeedbackRequest) -> dict[str
         log.error("audit append failed (%s)", type(exc).__name__)
         raise HookError(503, "the audit log cannot record this feedback") from None
     return {}
+
+
+def warm_up(engine: Engine) -> None:
+    """One evaluation of a small synthetic FHIR patient, so the first real call does not pay
+    for loading the FHIR models (~1 s on first use). ``trd-cds serve`` calls it at startup."""
+    subject = {"reference": "Patient/warm-up"}
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Patient", "id": "warm-up", "birthDate": "1980-01-01"},
+        {
+            "resourceType": "Condition",
+            "id": "c",
+            "subject": subject,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "370143000"}]},
+            "onsetDateTime": "2025-06-01",
+        },
+        {
+            "resourceType": "Observation",
+            "id": "o",
+            "status": "final",
+            "subject": subject,
+            "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+            "effectiveDateTime": "2026-01-01",
+            "valueInteger": 12,
+        },
+        {
+            "resourceType": "MedicationStatement",
+            "id": "m",
+            "status": "completed",
+            "subject": subject,
+            "medicationCodeableConcept": {"text": "sertraline 100 mg"},
+        },
+        {
+            "resourceType": "Procedure",
+            "id": "p",
+            "status": "completed",
+            "subject": subject,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "23835007"}]},
+        },
+        {
+            "resourceType": "QuestionnaireResponse",
+            "id": "q",
+            "status": "completed",
+            "subject": subject,
+            "questionnaire": "https://example.org/none",
+        },
+    ]
+    at = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    derived = case_from_fhir(resources, at=at, patient="warm-up", source="warm-up")
+    engine.evaluate(derived.case, at=at).to_dict()

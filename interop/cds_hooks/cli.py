@@ -67,7 +67,7 @@ def serve(
     import uvicorn
 
     from ...engine.core import Engine
-    from .app import create_app
+    from .app import create_app, warm_up
 
     if no_auth and not _loopback(host):
         raise click.BadParameter("--no-auth only on a loopback address", param_hint="--host")
@@ -79,7 +79,9 @@ def serve(
             cors_origins=cors,
             audit_log=audit_log,
         )
-        app = create_app(Engine(rules), settings)
+        engine = Engine(rules)
+        app = create_app(engine, settings)
+        warm_up(engine)
     except (ValueError, TrdCdsError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
