@@ -2,7 +2,7 @@
 
 A benchmark, not a test: it starts ``trd-cds serve`` on 127.0.0.1 (a free port; nothing else
 is ever called), sends ``--requests`` sequential (or ``--concurrency`` parallel) patient-view
-calls with the full prefetch of ``examples/cds-hooks/patient-view.json``, each with its own
+calls with the full prefetch of ``examples/cds-hooks/patient-view.cdshook``, each with its own
 ES384 JWT (signed before timing starts, so the client's signing is not measured and the
 server's verification is), and prints the latency percentiles next to the target
 (p95 ≤ 50 ms on the 2-core machine). Bounded: at most 5,000 requests and ``--max-seconds``
@@ -83,7 +83,7 @@ def main() -> int:
                 return 1
             time.sleep(0.2)
         path = "/cds-services/trd-plan"
-        body = (ROOT / "examples" / "cds-hooks" / "patient-view.json").read_bytes()
+        body = (ROOT / "examples" / "cds-hooks" / "patient-view.cdshook").read_bytes()
         tokens = [keys.token(base + path) for _ in range(n + args.warmup)]
         latencies: list[float] = []
         statuses: dict[int, int] = {}

@@ -279,4 +279,4 @@ def example_requests() -> dict[str, dict[str, Any]]:
         },
         "prefetch": prefetch_from_bundle(b04),
     }
-    return {"patient-view.json": pv, "order-sign.json": sign}
+    return {"patient-view.cdshook": pv, "order-sign.cdshook": sign}

@@ -128,3 +128,12 @@ def test_unknown_record_kind_is_malformed(tmp_path: Path) -> None:
     path.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n")
     result = open_log(path).verify()
     assert result.problem is not None and result.problem.kind == "malformed"
+
+
+def test_an_evaluation_relabelled_as_feedback_does_not_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    _evaluate_into(path)
+    _evaluate_into(path)
+    _resealed(path, {"kind": "feedback"})  # even with a fresh hash: it links to nothing
+    result = open_log(path).verify()
+    assert result.problem is not None and result.problem.kind == "inconsistent", str(result)

@@ -36,8 +36,8 @@ def test_the_examples_give_the_cards_the_readme_shows(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         return resp.json()["cards"]
 
-    view = post("trd-plan", "patient-view.json")
+    view = post("trd-plan", "patient-view.cdshook")
     assert [c["indicator"] for c in view] == ["critical", "info"]
-    (sign,) = post("trd-order-sign", "order-sign.json")
+    (sign,) = post("trd-order-sign", "order-sign.cdshook")
     assert sign["indicator"] == "critical"
     assert "pathway.bipolar_no_antidepressant_monotherapy@1" in sign["summary"]

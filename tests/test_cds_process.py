@@ -94,7 +94,7 @@ def test_serve_over_http_with_fetch_feedback_and_audit(server: Server) -> None:
     assert {s["id"] for s in disc.json()["services"]} >= {"trd-plan", "trd-order-sign"}
 
     # the bundled example request, as the README's curl sends it
-    view = server.post("/cds-services/trd-plan", example_requests()["patient-view.json"])
+    view = server.post("/cds-services/trd-plan", example_requests()["patient-view.cdshook"])
     assert view.status_code == 200, view.text
     cards = view.json()["cards"]
     assert cards[0]["indicator"] == "critical"
