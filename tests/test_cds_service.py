@@ -405,6 +405,6 @@ def test_logs_name_no_patient(client: TestClient, caplog: pytest.LogCaptureFixtu
 
 
 def test_warm_up_evaluates_its_synthetic_patient() -> None:
-    from trd_cds.interop.cds_hooks.app import warm_up
+    from trd_cds.interop.cds_hooks.calls import warm_up
 
     warm_up(engine())  # raises if the synthetic bundle stops being a valid case

@@ -67,7 +67,8 @@ def serve(
     import uvicorn
 
     from ...engine.core import Engine
-    from .app import create_app, warm_up
+    from .app import create_app
+    from .calls import warm_up
 
     if no_auth and not _loopback(host):
         raise click.BadParameter("--no-auth only on a loopback address", param_hint="--host")
