@@ -145,3 +145,15 @@ def test_client_side_prefetch_failure_is_fetched_again(client: TestClient) -> No
         body |= {"fhirServer": fhir.url, "fhirAuthorization": auth()}
         assert call(client, body).status_code == 200
         assert [p.split("?")[0] for p, _ in fhir.seen] == ["/fhir/Condition"]
+
+
+def test_fhir_servers_can_be_restricted(tmp_path: Path) -> None:
+    client = TestClient(make_app(tmp_path, fhir_servers=("https://fhir.example.org/r4",)))
+    for url, status in [
+        ("https://fhir.example.org/r4", 200),
+        ("https://fhir.example.org/r4/", 200),
+        ("https://fhir.example.org/r4-evil", 400),
+        ("http://169.254.169.254/latest", 400),
+    ]:
+        resp = call(client, hook_body("01", fhirServer=url, fhirAuthorization=auth()))
+        assert resp.status_code == status, (url, resp.text)

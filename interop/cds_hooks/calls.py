@@ -99,6 +99,12 @@ def call_hook(state: State, service_id: str, body: HookRequest, base: str) -> di
         raise HookError(400, f"service {service_id!r} answers hook {service.hook!r}, not another")
     patient_id, bundle, selections = _context(body, service.hook)
     settings = state.settings
+    if body.fhirServer is not None and settings.fhir_servers:
+        allowed = (u.rstrip("/") for u in settings.fhir_servers)
+        if not any(
+            body.fhirServer.rstrip("/") == u or body.fhirServer.startswith(u + "/") for u in allowed
+        ):
+            raise HookError(400, "fhirServer is not one this service may fetch from")
     at = state.clock()
     try:
         resources = gather(

@@ -39,6 +39,12 @@ def _issuer(value: str) -> TrustedIssuer:
     help="A trusted client: its JWT iss and its JWKS (file path or URL). Repeatable.",
 )
 @click.option("--public-url", help="Base URL as clients call it (JWT aud and report links).")
+@click.option(
+    "--fhir-server",
+    "fhir_servers",
+    multiple=True,
+    help="A FHIR base URL the service may fetch from. Repeatable; default: any.",
+)
 @click.option("--cors-origin", "cors", multiple=True, help="Allowed browser origin. Repeatable.")
 @click.option(
     "--audit-log",
@@ -57,6 +63,7 @@ def serve(
     port: int,
     trust: tuple[str, ...],
     public_url: str | None,
+    fhir_servers: tuple[str, ...],
     cors: tuple[str, ...],
     audit_log: str | None,
     no_auth: bool,
@@ -78,6 +85,7 @@ def serve(
             require_auth=not no_auth,
             public_url=public_url,
             cors_origins=cors,
+            fhir_servers=fhir_servers,
             audit_log=audit_log,
         )
         engine = Engine(rules)

@@ -36,6 +36,11 @@ class ServiceSettings(BaseModel):
         default=None,
         description="audit log (.jsonl/.sqlite); key from TRD_CDS_AUDIT_KEY as for the CLI",
     )
+    fhir_servers: tuple[str, ...] = Field(
+        default=(),
+        description="base URLs the service may fetch from (a call naming another fhirServer "
+        "is refused with 400); empty: any fhirServer an authenticated client names",
+    )
     fhir_timeout: float = Field(default=5.0, gt=0, le=60)
     fhir_max_pages: int = Field(default=20, ge=1, le=1000)
     max_body_bytes: int = Field(default=20_000_000, ge=1_000)
