@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -399,9 +398,12 @@ def test_logs_name_no_patient(client: TestClient, caplog: pytest.LogCaptureFixtu
     body = hook_body("02")
     cards_of(client, body)
     post(client, "/cds-services/trd-plan", {**body, "context": {"userId": "x", "patientId": "zz"}})
-    text = caplog.text + json.dumps([r.args for r in caplog.records], default=str)
-    assert "POST /cds-services/trd-plan -> 200" in caplog.text
+    post(client, "/cds-services/Jane-Doe-1970", body)  # a made-up path is not logged as is
+    ours = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = "\n".join(r.getMessage() for r in ours)  # the test client's own httpx log aside
+    assert "POST /cds-services/trd-plan -> 200" in text
     assert patient_id(bundle("02")) not in text and "zz" not in text
+    assert "Jane" not in text and "POST (other path) -> 404" in text
 
 
 def test_warm_up_evaluates_its_synthetic_patient() -> None:

@@ -188,10 +188,20 @@ def _install_handlers(app: FastAPI, max_body: int) -> None:
         return response
 
 
+_KNOWN_PATHS = frozenset(
+    ["/cds-services", "/openapi.json"]
+    + [f"/cds-services/{s}" for s in SERVICES]
+    + [f"/cds-services/{s}/feedback" for s in SERVICES]
+)
+
+
 def _route(request: Request) -> str:
-    """The path with a report token masked (tokens are capabilities)."""
+    """The path for the log: a known route as is; a report token (a capability) or any other
+    path a client made up (it could hold anything) masked."""
     path = request.url.path
-    return "/cds-reports/…" if path.startswith("/cds-reports/") else path
+    if path in _KNOWN_PATHS:
+        return path
+    return "/cds-reports/…" if path.startswith("/cds-reports/") else "(other path)"
 
 
 def _router(state: State) -> APIRouter:
