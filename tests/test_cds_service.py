@@ -410,3 +410,16 @@ def test_warm_up_evaluates_its_synthetic_patient() -> None:
     from trd_cds.interop.cds_hooks.calls import warm_up
 
     warm_up(engine())  # raises if the synthetic bundle stops being a valid case
+
+
+def test_prefetch_of_another_patient_is_refused(client: TestClient) -> None:
+    """The context names one patient, the prefetch holds another: never evaluate a mix."""
+    body = hook_body("01")
+    body["prefetch"] = hook_body("02")["prefetch"]
+    resp = post(client, "/cds-services/trd-plan", body)
+    assert resp.status_code == 400, resp.text
+    assert "other patient" in resp.json()["error"]
+    mixed = hook_body("01")
+    mixed["prefetch"]["conditions"] = hook_body("02")["prefetch"]["conditions"]
+    resp = post(client, "/cds-services/trd-plan", mixed)
+    assert resp.status_code == 400 and "1 other patient" in resp.json()["error"]

@@ -19,7 +19,7 @@ from ...engine.audit import AuditLog, AuditRecord
 from ...engine.core import Engine
 from ...schemas.errors import AuditError, CaseError
 from ...schemas.report import LAZY_PARTS, Report
-from ..fhir import FhirError, case_from_fhir, rewrite_report_pointers
+from ..fhir import FhirError, case_from_fhir, patient_ids, rewrite_report_pointers
 from .auth import Verifier
 from .cards import build_cards
 from .fetch import BadPrefetchError, DataUnavailableError, gather
@@ -114,6 +114,9 @@ def call_hook(state: State, service_id: str, body: HookRequest, base: str) -> di
         raise HookError(412, str(exc)) from None
     except BadPrefetchError as exc:
         raise HookError(400, str(exc)) from None
+    others = [p for p in patient_ids(resources) if p != patient_id]
+    if others:  # never evaluate one patient with (or without) another's data silently
+        raise HookError(400, f"the prefetch holds data of {len(others)} other patient(s)")
     try:
         derived = case_from_fhir(resources, at=at, patient=patient_id, source="prefetch")
     except (FhirError, CaseError) as exc:
