@@ -94,6 +94,7 @@ class _Group(click.Group):
     LAZY: ClassVar[dict[str, tuple[str, str, str]]] = {
         # name: (module, attribute, short help)
         "fhir": ("trd_cds.interop.fhir.cli", "fhir", "FHIR R4 in and out: cases from bundles."),
+        "serve": ("trd_cds.interop.cds_hooks.cli", "serve", "Serve the CDS Hooks 2.0 service."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

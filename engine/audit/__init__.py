@@ -44,6 +44,7 @@ from .record import (
     FORMAT_V1,
     GENESIS,
     AuditRecord,
+    build_feedback_record,
     build_record,
     check_appendable,
 )
@@ -167,6 +168,33 @@ class AuditLog:
             _check_same_key(prev, key, where)
             return build_record(
                 report, model, prev, key=key, store_identifiers=raw, recovered_tail=recovered
+            )
+
+        return self._store.append(make)
+
+    def append_feedback(
+        self, evaluation: str, feedback: Mapping[str, Any], service: str
+    ) -> AuditRecord:
+        """Record CDS Hooks feedback on a card of the evaluation record ``evaluation`` (its
+        record id); ``feedback`` (JSON data: card uuid, outcome, reason, ...) is stored as the
+        record's outcome. Raises :class:`AuditError` when there is no such evaluation record."""
+        if self._keys.problem:
+            raise AuditError(f"cannot append: {self._keys.problem}", path=self._store.name)
+        try:
+            target = self.get(evaluation)
+        except KeyError:
+            raise AuditError(
+                f"no evaluation record {evaluation!r} to attach feedback to",
+                path=self._store.name,
+            ) from None
+        if target.kind != "evaluation":
+            raise AuditError(f"{evaluation!r} is not an evaluation record", path=self._store.name)
+        where, key, data = self._store.name, self._keys.key, dict(feedback)
+
+        def make(prev: AuditRecord | None, recovered: dict[str, Any] | None) -> AuditRecord:
+            _check_same_key(prev, key, where)
+            return build_feedback_record(
+                target, data, service, prev, key=key, recovered_tail=recovered
             )
 
         return self._store.append(make)

@@ -18,7 +18,12 @@ A record is one line of canonical JSON (sorted keys, no spaces, UTF-8); format 2
   (:mod:`.keys`); ``key_id`` is that key's fingerprint. A record written without a key has
   both null. Since the hash covers ``prev_hash``, one valid MAC vouches for every record before
   it; a log never goes from keyed back to unkeyed (``append`` refuses, ``verify`` reports it).
-* ``kind`` is ``evaluation`` (the only kind today; CDS Hooks feedback records will be another).
+* ``kind`` is ``evaluation`` or ``feedback``. A **feedback** record (CDS Hooks feedback on a
+  card, :func:`build_feedback_record`) has the same fields: ``provenance`` holds ``links`` (the
+  record id of the evaluation whose card it answers), that evaluation's ``report_id`` and the
+  CDS service id; ``outcome`` holds the card uuid, ``accepted``/``overridden``, the override
+  reason coding and comment, the accepted suggestions and the client's timestamp; ``subject`` and
+  ``case_id`` repeat the evaluation's; ``case`` is ``{}`` and ``report`` is ``""``.
 * ``report`` is the exact text of :meth:`Report.to_json` (it holds the trace and ``why_not``),
   so a replay can be compared byte for byte. ``provenance`` and ``outcome`` (recommended
   options in order, blocked options, gates, cautions) repeat what an auditor searches for.
@@ -53,7 +58,8 @@ from .keys import ENV_KEY, MAC_PREFIX, AuditKey
 FORMAT = "trd-cds-audit/2"
 FORMAT_V1 = "trd-cds-audit/1"
 GENESIS = "sha256:" + "0" * 64
-Kind = Literal["evaluation"]
+Kind = Literal["evaluation", "feedback"]
+KINDS = ("evaluation", "feedback")
 _V1_BODY_KEYS = frozenset(
     {
         "format",
@@ -215,7 +221,7 @@ def parse_record(text: str) -> AuditRecord:
         if not isinstance(data[name], kind) or isinstance(data[name], bool):
             raise RecordFormatError(f"field {name!r} has the wrong type")
     if fmt == FORMAT:
-        if data["kind"] != "evaluation":
+        if data["kind"] not in KINDS:
             raise RecordFormatError(f"unknown record kind {data['kind']!r}")
         if (data["mac"] is None) != (data["key_id"] is None):
             raise RecordFormatError("a record has both a MAC and a key id, or neither")
@@ -235,6 +241,7 @@ def parse_record(text: str) -> AuditRecord:
         recovered_tail=data["recovered_tail"],
         key_id=data.get("key_id"),
         mac=data.get("mac"),
+        kind=data.get("kind", "evaluation"),
         format=fmt,
     )
 
@@ -318,3 +325,45 @@ class RawEntry:
     text: str | None
     complete: bool = True
     columns: dict[str, Any] | None = None
+
+
+def build_feedback_record(
+    evaluation: AuditRecord,
+    feedback: dict[str, Any],
+    service: str,
+    prev: AuditRecord | None,
+    *,
+    key: AuditKey | None,
+    recovered_tail: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """The record that follows ``prev`` for CDS Hooks feedback on a card of ``evaluation``.
+
+    ``feedback`` is the entry as JSON data (card uuid, outcome, override reason, ...); it is
+    stored as the record's ``outcome``. No case and no report are stored again.
+    """
+    draft = AuditRecord(
+        seq=prev.seq + 1 if prev else 1,
+        record_id="",
+        hash="",
+        prev_hash=prev.hash if prev else GENESIS,
+        case_id=evaluation.case_id,
+        provenance={
+            "links": evaluation.record_id,
+            "report_id": evaluation.report_id,
+            "service": service,
+        },
+        outcome=feedback,
+        subject=dict(evaluation.subject),
+        case={},
+        report_json="",
+        recovered_tail=recovered_tail,
+        key_id=key.key_id if key else None,
+        kind="feedback",
+    )
+    digest = body_hash(draft.body())
+    return replace(
+        draft,
+        hash=digest,
+        record_id=record_id_for(digest),
+        mac=key.chain_mac(digest) if key else None,
+    )

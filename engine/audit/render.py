@@ -14,8 +14,24 @@ def _short(values: list[str]) -> str:
     return ",".join(values) or "-"
 
 
+def feedback_line(record: AuditRecord) -> str:
+    """A feedback record: seq, record id, client time, case, the card and what the user did."""
+    out = record.outcome
+    reason = out.get("override_reason") or {}
+    coding = reason.get("reason") or {}
+    why = f"  reason={coding.get('system')}|{coding.get('code')}" if coding else ""
+    comment = "  comment" if reason.get("user_comment") else ""
+    return (
+        f"{record.seq:>6}  {record.record_id}  {out.get('outcome_timestamp')}  {record.case_id}  "
+        f"feedback on {record.provenance.get('links')} ({record.provenance.get('service')})  "
+        f"card={out.get('card')}  outcome={out.get('outcome')}{why}{comment}"
+    )
+
+
 def record_line(record: AuditRecord) -> str:
     """One greppable line: seq, record id, evaluation time, case, ruleset, full outcome."""
+    if record.kind == "feedback":
+        return feedback_line(record)
     ruleset = record.provenance.get("ruleset", {})
     out = record.outcome
     return (
@@ -28,11 +44,15 @@ def record_line(record: AuditRecord) -> str:
 
 def record_json(record: AuditRecord) -> str:
     """The record as indented JSON, with the stored report text expanded into an object."""
-    data = {**record.stored(), "report": json.loads(record.report_json)}
+    report = json.loads(record.report_json) if record.report_json else None
+    data = {**record.stored(), "report": report}
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 def record_text(record: AuditRecord) -> str:
+    if record.kind == "feedback":
+        body = json.dumps(record.outcome, indent=2, ensure_ascii=False, sort_keys=True)
+        return f"Audit record {record.seq}  {record.record_id}\n  {feedback_line(record)}\n{body}"
     p = record.provenance
     ruleset = p.get("ruleset", {})
     subject = record.subject

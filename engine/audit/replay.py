@@ -94,7 +94,8 @@ class ReplayResult:
 
 
 def replay(records: Iterable[AuditRecord], engine: Engine) -> ReplayResult:
-    return ReplayResult(tuple(replay_one(r, engine) for r in records))
+    """Replay the evaluation records (feedback records hold no evaluation to replay)."""
+    return ReplayResult(tuple(replay_one(r, engine) for r in records if r.kind == "evaluation"))
 
 
 def replay_one(record: AuditRecord, engine: Engine) -> ReplayItem:

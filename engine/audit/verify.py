@@ -13,7 +13,8 @@
    every MAC must be made by this key (``wrong_key``) and be valid (``forged``), and a non-empty
    log must carry at least one MAC (``unauthenticated``); records before the first MAC are
    covered by its chain. Without the key authenticity is *not checked*, and the result says so;
-5. its parts agree: report vs summary vs stored case vs pseudonym (``inconsistent``).
+5. its parts agree: report vs summary vs stored case vs pseudonym (``inconsistent``); a
+   feedback record links to an evaluation record earlier in the log (``inconsistent``).
 
 Then the ``anchor`` (a head hash kept elsewhere) must be one of the records (``anchor``).
 
@@ -153,8 +154,25 @@ def seal_problem(record: AuditRecord) -> str | None:
     return None
 
 
+def feedback_problem(record: AuditRecord, evaluations: dict[str, AuditRecord]) -> str | None:
+    """Why a feedback record does not answer an evaluation earlier in the log, or None."""
+    links = record.provenance.get("links")
+    target = evaluations.get(links) if isinstance(links, str) else None
+    if target is None:
+        return f"feedback links to {links!r}, which is no evaluation record before it"
+    if record.report_id != target.report_id or record.case_id != target.case_id:
+        return f"feedback names another report or case than the record it links to ({links})"
+    if record.subject != target.subject:
+        return f"feedback names another subject than the record it links to ({links})"
+    if record.case or record.report_json or not isinstance(record.outcome.get("card"), str):
+        return "a feedback record carries a case or report, or names no card"
+    return None
+
+
 def consistency_problem(record: AuditRecord) -> str | None:
     """Why the record's parts disagree with each other (report vs case vs summary), or None."""
+    if record.kind == "feedback":
+        return None  # checked against the log by feedback_problem
     try:
         report = record.report()
     except ValidationError as exc:
@@ -272,6 +290,7 @@ def _entry_problem(
     prev: AuditRecord | None,
     chain_key: str | None,
     key: AuditKey | None,
+    evaluations: dict[str, AuditRecord],
 ) -> tuple[AuditRecord | None, VerifyProblem | None]:
     pos = entry.position
     if not entry.complete:
@@ -300,6 +319,8 @@ def _entry_problem(
     if auth:
         return record, auth
     why = consistency_problem(record)
+    if record.kind == "feedback":
+        why = feedback_problem(record, evaluations)
     if why:
         return record, VerifyProblem("inconsistent", pos, why, *here)
     return record, None
@@ -318,6 +339,7 @@ def verify_entries(
     count = unkeyed = 0
     repairs: list[int] = []
     anchor_seen = anchor is None
+    evaluations: dict[str, AuditRecord] = {}
 
     def result(problem: VerifyProblem | None) -> VerifyResult:
         return VerifyResult(
@@ -333,9 +355,11 @@ def verify_entries(
         )
 
     for entry in entries:
-        record, problem = _entry_problem(entry, prev, chain_key, key)
+        record, problem = _entry_problem(entry, prev, chain_key, key, evaluations)
         if problem or record is None:
             return result(problem)
+        if record.kind == "evaluation":
+            evaluations[record.record_id] = record
         if record.recovered_tail is not None:
             repairs.append(record.seq)
         if record.keyed:
