@@ -27,6 +27,7 @@ Gate = Literal[
     "perinatal",
     "suicide_risk_not_recorded",
     "under_18_outside_adult_pathway",
+    "remeasure_severity_now",
 ]
 
 EpisodeRefL = Literal["current", "previous"]
