@@ -364,9 +364,10 @@ _STATE_AGREES: dict[str, frozenset[EpisodeState]] = {
 }
 
 
-def state_conflict(status: str | None, state: EpisodeState) -> bool:
-    """True when a score's response status contradicts the recorded episode state."""
-    return status is not None and state not in _STATE_AGREES[status]
+def state_conflict(status: str | None, state: EpisodeState | None) -> bool:
+    """True when a score's response status contradicts the recorded episode state; never
+    when no state is recorded (nothing to contradict, review case 26)."""
+    return status is not None and state is not None and state not in _STATE_AGREES[status]
 
 
 # --------------------------------------------------------------------------- risk
@@ -754,25 +755,36 @@ def response_section(case: Case, at: date, settings: Settings, scores: Scores, o
         f"the deciding current score must be dated within {max_days} days before the "
         "evaluation time (setting score_current_max_days, §11.5)",
     )
-    state_input: Input = ("/episode/state", ep.state.value)
-    conflict = state_conflict(shown_status, ep.state)
-    out.put(
-        "state_conflict",
-        conflict,
-        (*status_inputs, state_input),
-        f"score says {shown_status}, recorded state is {ep.state.value}: shown, not resolved"
-        if conflict
-        else None,
-    )
-    in_remission = (
-        status == "remission" if status is not None else ep.state is EpisodeState.remission
-    )
+    state = ep.state
+    state_input: Input = ("/episode/state", state.value if state is not None else None)
+    conflict = state_conflict(shown_status, state)
+    if conflict:
+        conflict_detail: str | None = (
+            f"score says {shown_status}, recorded state is {state.value if state else None}: "
+            "shown, not resolved"
+        )
+    elif state is None:
+        conflict_detail = "episode state not recorded: nothing to conflict with"
+    else:
+        conflict_detail = None
+    out.put("state_conflict", conflict, (*status_inputs, state_input), conflict_detail)
+    # Without a current-enough score the recorded state decides; an unrecorded state is
+    # neither remission nor response, so nothing is withheld (never read as "well").
+    in_remission = status == "remission" if status is not None else state is EpisodeState.remission
     responding = (
         status == "response_without_remission"
         if status is not None
-        else ep.state is EpisodeState.response_without_remission
+        else state is EpisodeState.response_without_remission
     )
-    source = "from the current score" if status is not None else "from the recorded episode state"
+    if status is not None:
+        source = "from the current score"
+    elif state is not None:
+        source = "from the recorded episode state"
+    else:
+        source = (
+            "episode state not recorded and no current-enough score: not taken as remission "
+            "or response"
+        )
     out.put("in_remission", in_remission, () if status is not None else (state_input,), source)
     out.put(
         "responding",
@@ -787,7 +799,6 @@ def severity_section(case: Case, at: date, scores: Scores, out: _Sheet) -> Sever
     options read: NG222 1.13.1 "severe depression"); returns the baseline severity."""
     ep = case.episode
     by_key = scores.by_key
-    state_input: Input = ("/episode/state", ep.state.value)
     # Baseline severity: clinician-rated, else the HAM-D17 crosswalk (§3.2, MSM input).
     baseline: Severity | None = ep.baseline_severity
     baseline_inputs: tuple[Input, ...] = ()
@@ -808,7 +819,8 @@ def severity_section(case: Case, at: date, scores: Scores, out: _Sheet) -> Sever
     )
 
     # Current severity: clinician-rated now, else the band of the latest current-enough
-    # score, else (still depressed, nothing newer) the baseline severity carried forward.
+    # score, else not recorded. The baseline is never carried forward as if current (issue 8
+    # point 7): "severe at baseline" says nothing about now; not recorded asks to re-measure.
     current: Severity | None = ep.current_severity
     if current is not None:
         cur_inputs: tuple[Input, ...] = (("/episode/current_severity", current.value),)
@@ -827,19 +839,29 @@ def severity_section(case: Case, at: date, scores: Scores, out: _Sheet) -> Sever
             cur_detail = (
                 f"band of the latest current-enough score ({latest.measurement.instrument.value})"
             )
-        elif ep.state is EpisodeState.depressed and baseline is not None:
-            current = baseline
-            cur_inputs = (*baseline_inputs, state_input)
-            cur_detail = "no current rating or current-enough score: baseline carried forward"
         else:
-            cur_inputs = (state_input,)
-            cur_detail = "not recorded: no current rating or current-enough score"
+            cur_inputs = (
+                ("/episode/current_severity", None),
+                *((f"/measurements/{s.index}/score", s.measurement.score) for s in scores.current),
+            )
+            cur_detail = (
+                "not recorded: no clinician rating now and no score within the currency window"
+                + (
+                    f"; the baseline ({baseline.value}) is not carried forward: re-measure"
+                    if baseline is not None
+                    else "; re-measure"
+                )
+            )
     out.put("current_severity", current.value if current else None, cur_inputs, cur_detail)
+    # Tri-state: None when current severity is not recorded, so "not severe" is never read
+    # from missing data and a rule needing severity shows it as data needed.
     out.put(
         "severe",
-        current is Severity.severe,
+        current is Severity.severe if current is not None else None,
         cur_inputs,
-        "current severity is severe (§2.4; NG222 1.13.1 'severe depression')",
+        "current severity is severe (§2.4; NG222 1.13.1 'severe depression')"
+        if current is not None
+        else "current severity not recorded: neither severe nor not severe",
     )
     return baseline
 

@@ -9,6 +9,7 @@ Schema version 2 (this module) separates baseline from current severity, records
 medications (drug, class, dose), PHQ-9 item 9 without a total, non-suicidal self-injury with a
 date, the psychotherapy outcome ``dropped_out`` and the episode state
 ``response_without_remission``. Version-1 files are read through :func:`migrate_v1`.
+``episode.state`` has no default: not recorded is ``None`` (never "depressed" by default).
 
 Every model is strict: unknown fields are rejected, ranges are enforced and cross-field rules
 (C-SSRS skip logic, PHQ-9 item 9 only on PHQ-9, pregnancy vs sex, ...) are checked, so a bad
@@ -21,11 +22,20 @@ explanation reports as "missing", distinct from ``False`` (recorded as absent).
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = "2"
 
@@ -46,6 +56,19 @@ def _iso_date_only(value: object) -> object:
         return date.fromisoformat(value)  # ValueError for impossible dates (2026-02-30)
     return value
 
+
+def _visible(value: object) -> object:
+    """Free-text names must contain a visible character: a name made only of whitespace,
+    control or format characters (a form feed, a zero-width space) names nothing."""
+    if isinstance(value, str) and not any(
+        unicodedata.category(ch)[0] not in ("Z", "C") for ch in value
+    ):
+        raise ValueError("must contain a visible character (not only whitespace or control)")
+    return value
+
+
+#: A free-text name (a drug, an identifier): at least one visible character.
+VisibleText = Annotated[str, AfterValidator(_visible)]
 
 # Cases are validated in JSON mode (``parse_case``); YAML ``date`` values become ISO strings.
 LaxDate = Annotated[date, BeforeValidator(_iso_date_only)]
@@ -223,7 +246,7 @@ class PersonalityDisorder(str, Enum):
 class Patient(_Model):
     """Who the case is about. ``id`` is pseudonymised in the audit log (keyed hash)."""
 
-    id: str | None = Field(default=None, min_length=1, max_length=128)
+    id: VisibleText | None = Field(default=None, min_length=1, max_length=128)
     age: int = Field(ge=0, le=120, description="Age in completed years.")
     sex: Sex = Sex.unknown
     pregnant: bool | None = None
@@ -256,7 +279,11 @@ class Episode(_Model):
     prior_episodes: int | None = Field(
         default=None, ge=0, le=100, description="Depressive episodes before the current one."
     )
-    state: EpisodeState = EpisodeState.depressed
+    # No default (issue-8 follow-up): an unrecorded state is never shown as a recorded one,
+    # nor in conflict with a score. Earlier files defaulted it to "depressed" (see migrate_v1).
+    state: EpisodeState | None = Field(
+        default=None, description="The clinician's recorded state of the episode now."
+    )
     baseline_severity: Severity | None = Field(
         default=None,
         description="Clinician-rated severity at episode baseline (MSM input). "
@@ -310,7 +337,7 @@ class Measurement(_Model):
 
 
 class AntidepressantTrial(_Model):
-    drug: str = Field(min_length=1, max_length=80)
+    drug: VisibleText = Field(min_length=1, max_length=80)
     drug_class: DrugClass
     dose_adequate: bool | None = Field(
         default=None, description="At or above the recognised therapeutic dose (NG222 1.9.1)."
@@ -323,7 +350,7 @@ class AntidepressantTrial(_Model):
 
 class Augmentation(_Model):
     agent: AugmentationAgent
-    drug: str | None = Field(default=None, min_length=1, max_length=80)
+    drug: VisibleText | None = Field(default=None, min_length=1, max_length=80)
     episode: EpisodeRef = EpisodeRef.current
     outcome: TrialOutcome | None = None
 
@@ -352,7 +379,7 @@ class PsychotherapyTrial(_Model):
 class CurrentMedication(_Model):
     """A medication the person takes now (v2)."""
 
-    drug: str = Field(min_length=1, max_length=80)
+    drug: VisibleText = Field(min_length=1, max_length=80)
     drug_class: MedicationClass
     dose_mg_per_day: float | None = Field(default=None, gt=0, le=10000)
 
@@ -536,7 +563,16 @@ class Case(_Model):
 
 def migrate_v1(data: dict[str, object]) -> dict[str, object]:
     """A version-1 case as version 2: ``episode.severity`` (documented as the baseline
-    severity) becomes ``episode.baseline_severity``; nothing else changed shape."""
+    severity) becomes ``episode.baseline_severity``; nothing else changed shape.
+
+    ``episode.state`` is carried over only when the file gives it. Version 1 filled a missing
+    state with the schema default "depressed"; that default was never a clinician's record, so
+    the migration does not write it: a version-1 file without a state reads as *state not
+    recorded*. What the engine does with it is unchanged wherever it mattered: an unrecorded
+    state is not remission and not response (nothing is withheld), and only a current-enough
+    score can set response or remission; the one difference is that a score is no longer shown
+    as "in conflict with the recorded state" when no state was recorded (review case 26).
+    """
     out = dict(data)
     out["schema_version"] = SCHEMA_VERSION
     episode = out.get("episode")

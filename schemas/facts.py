@@ -27,6 +27,7 @@ Gate = Literal[
     "perinatal",
     "suicide_risk_not_recorded",
     "under_18_outside_adult_pathway",
+    "remeasure_severity_now",
 ]
 
 EpisodeRefL = Literal["current", "previous"]
@@ -78,7 +79,9 @@ class EpisodeFact(_Fact):
     type: Literal["episode"]
     duration_months: int
     prior_episodes: int | None = None
-    state: Literal["depressed", "partial_remission", "response_without_remission", "remission"]
+    state: (
+        Literal["depressed", "partial_remission", "response_without_remission", "remission"] | None
+    ) = None
     baseline_severity: SeverityL | None = None
     current_severity: SeverityL | None = None
 
@@ -123,7 +126,7 @@ class AssessmentFact(_Fact):
     responding: bool
     baseline_severity: SeverityL | None = None
     current_severity: SeverityL | None = None
-    severe: bool
+    severe: bool | None = None  # None: current severity not recorded
     msm_total: int | None = None
     msm_band: Literal["mild", "moderate", "severe"] | None = None
     thase_rush_stage: int | None = None

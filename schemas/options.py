@@ -121,6 +121,18 @@ STABILISATION: frozenset[Option] = frozenset(
     }
 )
 
+#: Treating an acute, modifiable suicide risk factor is part of the safety work, not routine
+#: escalation (issue-8 follow-up point 6, decided for example 02): alcohol or drug use is a
+#: proximal risk factor for suicidal behaviour, independent of a use disorder (Conner et al.
+#: 2014, Am J Prev Med 47(3 Suppl 2):S204), and what helps at the time of risk is a brief
+#: intervention, lethal-means and safety planning that include the substance, and management
+#: of intoxication or withdrawal (Amin et al. 2025, J Acad Consult Liaison Psychiatry,
+#: scoping review); NG222 1.9.2 asks for comorbid substance use to be treated alongside the
+#: depression. So ``substance_use_treatment`` stays acute under the safety gate.
+#: ``comorbidity_integrated_treatment`` (longer-term coordination of anxiety or substance-use
+#: care within one plan) is still deferred until after stabilisation.
+ACUTE_RISK_FACTOR: frozenset[Option] = frozenset({Option.substance_use_treatment})
+
 #: Continuing what already works is not escalation: "continue the treatment that produced
 #: remission/response" is never deferred behind the safety gate (NG222 1.2.12: suicide risk
 #: is not a reason to withhold treatment; §6.3 defers only *routine escalation*). Marking it
@@ -137,14 +149,15 @@ RAPID_RESPONSE_RULES: frozenset[str] = frozenset(
 
 def acute_group(option: Option, recommended_by: list[str] | tuple[str, ...]) -> int:
     """Where an option stands while ``safety_escalation_first`` is gated: 0 the safety
-    options, 1 the stabilisation itself and continuing a treatment that works (not
-    deferred), 2 deferred until after stabilisation.
+    options, 1 the stabilisation itself, treatment of an acute risk factor (substance use)
+    and continuing a treatment that works (not deferred), 2 deferred until after
+    stabilisation.
 
     ``recommended_by`` are the refs (``id@version``) of the rules that recommended it.
     """
     if option in SAFETY_FIRST:
         return 0
-    if option in STABILISATION or option in CONTINUATION:
+    if option in STABILISATION or option in CONTINUATION or option in ACUTE_RISK_FACTOR:
         return 1
     if option is Option.ect and any(
         ref.partition("@")[0] in RAPID_RESPONSE_RULES for ref in recommended_by

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
@@ -58,9 +59,17 @@ def _enum(enum: Any) -> st.SearchStrategy[str]:
 tri_state: st.SearchStrategy[bool | None] = st.sampled_from([None, True, False])
 iso_dates: st.SearchStrategy[str] = st.dates(_FIRST_DATE, _LAST_DATE).map(date.isoformat)
 case_ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,40}\Z")
+
+
+def _visible(text: str) -> bool:
+    """A valid free-text name has a visible character (not only whitespace, control or
+    format characters; issue-8 follow-up point 5)."""
+    return any(unicodedata.category(ch)[0] not in ("Z", "C") for ch in text)
+
+
 drug_names = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=80
-)
+).filter(_visible)
 weeks = st.one_of(
     st.integers(0, 520),
     # includes floats Python writes in exponent notation (5e-324, 1e-05), which durable_rules
@@ -96,7 +105,7 @@ def patients(draw: st.DrawFn) -> Json:
         if value is not _MISSING:
             out[name] = value
     if draw(st.booleans()):
-        out["id"] = draw(st.text(min_size=1, max_size=20))
+        out["id"] = draw(st.text(min_size=1, max_size=20).filter(_visible))
     return out
 
 

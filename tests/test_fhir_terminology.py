@@ -214,7 +214,10 @@ def test_depression_severity_and_state_codes(
     assert case.diagnosis.primary.value == "mdd"
     got = case.episode.baseline_severity
     assert (got.value if got else None) == severity
-    assert case.episode.state.value == (state or "depressed")
+    # No default state (issue-8 follow-up point 1): a code that maps to no state leaves it
+    # not recorded.
+    got_state = case.episode.state
+    assert (got_state.value if got_state else None) == state
 
 
 DRUGS = load_data("drugs.json")

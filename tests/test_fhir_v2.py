@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import AT
 from tests.fhir_support import ICD, LOINC, SCT, condition, daily, depressed, med_request, phq9
-from trd_cds import Engine, parse_case
+from trd_cds import CaseError, Engine, parse_case
 from trd_cds.interop.fhir import FhirError, case_from_fhir, case_to_bundle
 from trd_cds.interop.fhir.questionnaire import URL
 from trd_cds.interop.fhir.resources import iter_resources, validate
@@ -431,8 +431,16 @@ def test_future_dated_nssi_goes_in_the_form() -> None:
 
 def test_a_drug_name_fhir_cannot_carry_is_an_error_naming_the_field() -> None:
     data = {**V2_CASE, "current_medications": [{"drug": "\x0c", "drug_class": "other"}]}
+    # The schema refuses it first, naming the field (issue-8 follow-up point 5) ...
+    with pytest.raises(CaseError) as refused:
+        parse_case(data)
+    assert [path for path, _ in refused.value.errors] == ["/current_medications/0/drug"]
+    # ... and the export still guards a case built without validation.
+    data["current_medications"] = [{"drug": "x", "drug_class": "other"}]
+    case = parse_case(data)
+    med = case.current_medications[0].model_copy(update={"drug": "\x0c"})
     with pytest.raises(FhirError) as exc:
-        case_to_bundle(parse_case(data), at=AT)
+        case_to_bundle(case.model_copy(update={"current_medications": [med]}), at=AT)
     assert exc.value.errors == [
         (
             "/current_medications/0/drug",

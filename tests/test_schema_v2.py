@@ -207,3 +207,82 @@ def test_nssi_window_is_safe_in_year_one() -> None:
     report = Engine().evaluate(data, at=datetime(1, 2, 1, tzinfo=timezone.utc))
     top = {f.name: f.value for f in report.findings if f.subject is None}
     assert top["nssi_recent"] is True
+
+
+# --------------------------------------------------------------------------- issue-8 follow-up
+
+
+def test_episode_state_is_not_recorded_by_default(engine: Engine) -> None:
+    """Point 1: no default state. Not recorded is neither remission nor response (nothing is
+    withheld) and nothing a score could conflict with."""
+    data = _base()
+    assert parse_case(data).episode.state is None
+    data["measurements"] = [
+        {"instrument": "phq9", "timepoint": "baseline", "score": 20, "date": "2026-09-01"},
+        {"instrument": "phq9", "timepoint": "current", "score": 18, "date": "2026-11-20"},
+    ]
+    top = {f.name: f.value for f in engine.evaluate(data, at=AT).findings if f.subject is None}
+    assert top["response_status"] == "no_response"
+    assert top["state_conflict"] is False
+    assert top["in_remission"] is False and top["responding"] is False
+    data["episode"]["state"] = "remission"  # a recorded state still conflicts
+    top = {f.name: f.value for f in engine.evaluate(data, at=AT).findings if f.subject is None}
+    assert top["state_conflict"] is True
+
+
+def test_a_version_1_file_without_a_state_migrates_to_state_not_recorded() -> None:
+    """Decision (schemas.case.migrate_v1): version 1's default "depressed" was never a
+    clinician's record, so the migration does not write it; a given state is kept."""
+    v1 = _as_v1(_base())
+    assert "state" not in migrate(v1)["episode"]  # type: ignore[index]
+    assert parse_case(v1).episode.state is None
+    v1["episode"]["state"] = "depressed"
+    state = parse_case(v1).episode.state
+    assert state is not None and state.value == "depressed"
+
+
+def test_current_severity_is_not_the_baseline_carried_forward(engine: Engine) -> None:
+    """Point 2: severe at baseline, nothing current -> current severity not recorded (None,
+    never "not severe"), the re-measure gate, and no ECT for severe depression."""
+    data = _base()
+    data["episode"]["baseline_severity"] = "severe"
+    report = engine.evaluate(data, at=AT)
+    top = {f.name: f.value for f in report.findings if f.subject is None}
+    assert top["current_severity"] is None and top["severe"] is None
+    assert top["remeasure_depression_score"] is True
+    assert "remeasure_severity_now" in {g.gate for g in report.gates}
+    data["episode"]["current_severity"] = "moderate"
+    report = engine.evaluate(data, at=AT)
+    top = {f.name: f.value for f in report.findings if f.subject is None}
+    assert top["severe"] is False and "remeasure_depression_score" not in top
+    assert "remeasure_severity_now" not in {g.gate for g in report.gates}
+
+
+_INVISIBLE = ["\x0c", " ", "\t\n", "\u200b", "\u00a0\u2003", "\x00"]
+_NAME_FIELDS = [
+    ("antidepressant_trials", {"drug_class": "ssri", "outcome": "no_response"}, "drug"),
+    ("augmentations", {"agent": "other"}, "drug"),
+    ("current_medications", {"drug_class": "ssri"}, "drug"),
+]
+
+
+@pytest.mark.parametrize("text", _INVISIBLE, ids=repr)
+@pytest.mark.parametrize(("section", "item", "name"), _NAME_FIELDS, ids=lambda v: str(v)[:24])
+def test_free_text_names_need_a_visible_character(
+    section: str, item: dict[str, Any], name: str, text: str
+) -> None:
+    """Point 5: a name made only of whitespace, control or format characters names nothing;
+    the error carries the field path."""
+    data = _base()
+    data[section] = [{**item, name: text}]
+    errors = _errors(data)
+    assert any(path == f"/{section}/0/{name}" for path, _ in errors), errors
+    data[section] = [{**item, name: f" {text}sertraline"}]
+    parse_case(data)  # a visible character anywhere is enough
+
+
+@pytest.mark.parametrize("text", _INVISIBLE, ids=repr)
+def test_patient_id_needs_a_visible_character(text: str) -> None:
+    data = _base()
+    data["patient"]["id"] = text
+    assert any(path == "/patient/id" for path, _ in _errors(data))
