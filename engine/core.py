@@ -8,6 +8,7 @@ Nothing is global: two engines share nothing, and an engine may be shared by thr
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -94,6 +95,16 @@ class Engine:
     @property
     def version(self) -> str:
         return self._version
+
+    def with_settings(self, settings: Settings) -> Engine:
+        """An engine over the same compiled rules with other settings. Settings change only
+        the assessments (thresholds), never the compiled conditions, so the durable_rules host
+        and the rule index are shared (the host's lock keeps one live session at a time)."""
+        other = copy.copy(self)
+        other.settings = settings
+        other._settings_json = json.loads(settings.model_dump_json())
+        other._settings_hash = sha256(canonical_json(other._settings_json))
+        return other
 
     def evaluate(
         self,

@@ -110,7 +110,7 @@ class Sensitivity:
             if found is None:
                 data = {**self.engine.settings.model_dump(), alt.setting: alt.value}
                 settings = Settings.model_validate(data)
-                found = self._engines[key] = Engine(self.engine.ruleset, settings)
+                found = self._engines[key] = self.engine.with_settings(settings)
             return found
 
     def check(self, case: Case | dict[str, Any], at: datetime, report: Report) -> list[Json]:

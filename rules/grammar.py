@@ -230,8 +230,15 @@ def _parser() -> Lark:
     """The LALR parser, built once on first use (no work at import). LALR lets Lark call the
     Transformer while it parses: one pass from text to tree."""
     grammar = resources.files("trd_cds.rules").joinpath("condition.lark").read_text("utf-8")
+    # cache=True: Lark keeps the analysed grammar in a temporary file keyed by the grammar's
+    # hash and its own version, so a new process loads it instead of analysing it again
     return Lark(
-        grammar, start="pattern", parser="lalr", maybe_placeholders=False, transformer=_ToTree()
+        grammar,
+        start="pattern",
+        parser="lalr",
+        maybe_placeholders=False,
+        transformer=_ToTree(),
+        cache=True,
     )
 
 
