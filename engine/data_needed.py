@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..rules.conditions import MISSING, And, Expr, Leaf, LeafResult, evaluate_with
+from ..rules.conditions import MISSING, And, Expr, Leaf, LeafResult, check_leaf, evaluate_with
 from ..schemas.options import OPTION_RANK, Option
 from ..schemas.rule import ActionKind
 from .explain import DERIVED_TYPES, Context, PatternInfo, RuleInfo, unique
@@ -107,12 +107,22 @@ class _Needs:
         # a plain conjunction of comparisons (most patterns): every leaf is required
         flat = isinstance(expr, And) and all(isinstance(i, Leaf) for i in expr.items)
         best: list[tuple[Need, ...]] | None = None
+        leaves = info.pattern.leaves
         for fact in facts:
-            results = self.ctx.leaf_results(info, fact)
-            oks = [r.ok for r in results]
+            # the compiled tests first (no result objects): most facts either match or fail
+            # on recorded data, and only the rest need their leaf results
+            oks = [test(fact) for test in info.tests]
             if all(oks) if flat else evaluate_with(expr, oks):
                 return ()
-            unknown = [self._unknown(str(fact["id"]), r) for r in results]
+            fact_id = str(fact["id"])
+            if not any(
+                self._unknown(fact_id, check_leaf(leaf, fact))
+                for leaf, ok in zip(leaves, oks, strict=True)
+                if not ok
+            ):
+                continue
+            results = self.ctx.leaf_results(info, fact)
+            unknown = [self._unknown(fact_id, r) for r in results]
             if not any(unknown):
                 continue
             optimistic = [ok or u for ok, u in zip(oks, unknown, strict=True)]
