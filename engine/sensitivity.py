@@ -1,10 +1,11 @@
 """Threshold sensitivity: would the plan differ under a documented alternative convention?
 
 Some settings are conventions with a published alternative (``domain-reference.md`` §10,
-§11.5): an adequate antidepressant trial of 4 or 6 weeks at dose; MADRS remission at ≤ 10 or
-≤ 12; a "current" score no older than 14, 28 or 56 days. :class:`Sensitivity` evaluates a case
-again under each alternative (one engine per alternative, built on first use from the same
-compiled ruleset) and reports, in words, where the plan would differ.
+§11.1, §11.5): an adequate antidepressant trial of 4 or 6 weeks at dose; MADRS remission at
+≤ 10 or ≤ 12; a "current" score no older than 14, 28 or 56 days; ECT for severe depression
+only (NICE NG222 1.13.1) or after multiple failures whatever the severity (VA/DoD 2022).
+:class:`Sensitivity` evaluates a case again under each alternative (sharing the engine's
+compiled rules: ``Engine.with_settings``) and reports, in words, where the plan would differ.
 
 Opt-in for library callers (the report itself is unchanged); the CLI turns it on for its text
 and HTML output. Alternatives whose setting the :class:`Settings` model does not have are
@@ -42,6 +43,16 @@ ALTERNATIVES: tuple[Alternative, ...] = (
     Alternative("remission_max_madrs", 10, "MADRS remission at 10 or less (Hawley 2002)"),
     Alternative("score_current_max_days", 14, "the strict 14-day score currency"),
     Alternative("score_current_max_days", 56, "the lenient 56-day score currency"),
+    Alternative(
+        "ect_moderate_after_multiple_failures",
+        True,
+        "the VA/DoD 2022 reading of ECT (after multiple failures, no severity bound)",
+    ),
+    Alternative(
+        "ect_moderate_after_multiple_failures",
+        False,
+        "the NICE NG222 1.13.1 reading of ECT (severe depression only)",
+    ),
 )
 
 #: Findings whose change is worth a sentence, with how to say it.

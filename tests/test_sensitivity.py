@@ -26,7 +26,9 @@ def _borderline() -> dict[str, Any]:
 def test_six_week_convention_would_undo_trd(engine: Engine) -> None:
     case = _borderline()
     report = engine.evaluate(case, at=AT)
-    found = Sensitivity(engine).check(case, AT, report)
+    found = [
+        e for e in Sensitivity(engine).check(case, AT, report) if e["setting"] == "min_ad_weeks"
+    ]
     assert [(e["setting"], e["value"], e["in_force"]) for e in found] == [
         ("min_ad_weeks", 6.0, 4.0)
     ]
@@ -51,7 +53,7 @@ def test_alternative_runs_the_other_way(engine: Engine) -> None:
 
 
 def test_no_difference_no_entry(engine: Engine) -> None:
-    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    case = load_yaml(EXAMPLES / "07_remission_relapse_prevention.yaml")
     assert Sensitivity(engine).check(case, AT, engine.evaluate(case, at=AT)) == []
 
 
@@ -61,6 +63,19 @@ def test_madrs_remission_twelve(engine: Engine) -> None:
     found = Sensitivity(engine).check(case, AT, engine.evaluate(case, at=AT))
     madrs = [e for e in found if e["setting"] == "remission_max_madrs"]
     assert madrs and "the person would count as in remission" in madrs[0]["differences"]
+
+
+def test_ect_under_the_va_dod_reading(engine: Engine) -> None:
+    """Moderate TRD after multiple failures: no ECT under NICE NG222 1.13.1 (the default),
+    ECT to consider under the VA/DoD 2022 reading (domain-reference §11.1)."""
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    report = engine.evaluate(case, at=AT)
+    assert "ect" not in {r["option"] for r in report.to_dict()["recommendations"]}
+    found = Sensitivity(engine).check(case, AT, report)
+    ect = [e for e in found if e["setting"] == "ect_moderate_after_multiple_failures"]
+    assert ect, found
+    assert ect[0]["value"] is True and ect[0]["in_force"] is False
+    assert "ECT" in sensitivity_sentence(ect[0])
 
 
 def test_renderings_and_cli(engine: Engine, tmp_path: Any) -> None:
