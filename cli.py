@@ -31,7 +31,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
@@ -153,15 +153,12 @@ class _OptionCode(click.Choice):  # type: ignore[type-arg]
 
 
 def _parse_at(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(timezone.utc).replace(microsecond=0)
+    from .engine.io import evaluation_time
+
     try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return evaluation_time(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise click.BadParameter("give a timezone, e.g. 2026-11-24T09:00:00Z")
-    return at
+        raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
 def _engine(rules: str | None, settings_file: str | None) -> Engine:

@@ -21,7 +21,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,6 +48,21 @@ class CaseSource:
     path: Path | None = None
     data: bytes | None = None
     problem: str | None = None
+
+
+def evaluation_time(value: str | None) -> datetime:
+    """The evaluation time a caller gave (ISO 8601 with a timezone; ``Z`` allowed), or, for a
+    command-line caller who gave none, the current UTC time to the second. ``ValueError`` with
+    a message for the user when the text is not a timezone-aware date-time."""
+    if value is None:
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("give a timezone, e.g. 2026-11-24T09:00:00Z")
+    return at
 
 
 def read_stdin(stream: BinaryIO) -> bytes:

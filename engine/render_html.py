@@ -13,11 +13,11 @@ from typing import Any
 from ..schemas.options import OPTION_MEANING
 from ..schemas.report import LadderStep, PlanItem, Report, WhyNot
 from .render_plan import (
-    GROUP_TITLES,
     data_needed_sentence,
     numbered,
     option_label,
     overridden_sentence,
+    plan_groups,
     sensitivity_sentence,
     tier_label,
 )
@@ -198,13 +198,7 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
     )
     out.append('<h2>Plan</h2><div class="groups">')
     start = 1
-    for group in ("now", "next", "later", "throughout"):
-        items: list[PlanItem] = getattr(plan, group)
-        if not items:
-            continue
-        title, meaning = GROUP_TITLES[group]
-        if group == "next" and plan.reached:
-            meaning = f"the ladder has reached {tier_label(plan.reached)}"
+    for group, title, meaning, items in plan_groups(plan):
         out.append(
             f'<div class="group" id="plan-{group}"><h3>{title.capitalize()} '
             f"<small>{_e(meaning)}</small></h3>"

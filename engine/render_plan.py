@@ -8,6 +8,7 @@ do. Text output is wrapped to 80 columns (:func:`wrap`).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 from ..schemas.report import DataNeeded, Overridden, Plan, PlanItem, Recommendation, Report
@@ -32,6 +33,19 @@ def option_label(code: str) -> str:
     words = [w.upper() if w in _ACRONYMS else w for w in code.split("_")]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def plan_groups(plan: Plan) -> Iterator[tuple[str, str, str, list[PlanItem]]]:
+    """The plan's non-empty groups in reading order: (group, title, meaning, items); the
+    meaning of ``next`` names the ladder step reached."""
+    for group in ("now", "next", "later", "throughout"):
+        items: list[PlanItem] = getattr(plan, group)
+        if not items:
+            continue
+        title, meaning = GROUP_TITLES[group]
+        if group == "next" and plan.reached:
+            meaning = f"the ladder has reached {tier_label(plan.reached)}"
+        yield group, title, meaning, items
 
 
 def tier_label(tier: str | None) -> str:
@@ -118,13 +132,7 @@ def plan_text(report: Report, sensitivity: list[Json] | None = None) -> list[str
             "",
         ]
     n = 0
-    for group in ("now", "next", "later", "throughout"):
-        items: list[PlanItem] = getattr(plan, group)
-        if not items:
-            continue
-        title, meaning = GROUP_TITLES[group]
-        if group == "next" and plan.reached:
-            meaning = f"the ladder has reached {tier_label(plan.reached)}"
+    for group, title, meaning, items in plan_groups(plan):
         lines.append(f"{title} — {meaning}")
         for item in items:
             if group == "throughout":
@@ -191,13 +199,7 @@ def plan_markdown(report: Report) -> list[str]:
             _md(step.reason),
             "",
         ]
-    for group in ("now", "next", "later", "throughout"):
-        items: list[PlanItem] = getattr(plan, group)
-        if not items:
-            continue
-        title, meaning = GROUP_TITLES[group]
-        if group == "next" and plan.reached:
-            meaning = f"the ladder has reached {tier_label(plan.reached)}"
+    for group, title, meaning, items in plan_groups(plan):
         out += [f"### {title.capitalize()} — {meaning}", ""]
         for item in items:
             bullet = "-" if group == "throughout" else "1."

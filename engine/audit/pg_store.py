@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...schemas.errors import AuditError
 from .record import FORMAT, AuditRecord, RawEntry
-from .store import MakeRecord
+from .store import MakeRecord, row_entry
 from .verify import last_record
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -227,17 +227,9 @@ class PostgresStore:
                     raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
             if not rows:
                 return
-            for seq, record_id, digest, case_id, report_id, pseudonym, text in rows:
+            for row in rows:
                 position += 1
-                columns = {
-                    "seq": seq,
-                    "record_id": record_id,
-                    "hash": digest,
-                    "case_id": case_id,
-                    "report_id": report_id,
-                    "pseudonym": pseudonym,
-                }
-                yield RawEntry(position, text if isinstance(text, str) else None, True, columns)
+                yield row_entry(position, row)
             last = rows[-1][0]
 
     def close(self) -> None:

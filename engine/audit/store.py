@@ -35,7 +35,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -104,6 +104,17 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: The indexed columns a database store keeps beside each record, in select order.
+INDEX_COLUMNS = ("seq", "record_id", "hash", "case_id", "report_id", "pseudonym")
+
+
+def row_entry(position: int, row: Sequence[Any]) -> RawEntry:
+    """A database row (the index columns, then the record text) as a :class:`RawEntry`."""
+    *values, text = row
+    columns = dict(zip(INDEX_COLUMNS, values, strict=True))
+    return RawEntry(position, text if isinstance(text, str) else None, True, columns)
 
 
 class JsonlStore:
@@ -356,17 +367,9 @@ class SqliteStore:
                     raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
             if not rows:
                 return
-            for seq, record_id, digest, case_id, report_id, pseudonym, text in rows:
+            for row in rows:
                 position += 1
-                columns = {
-                    "seq": seq,
-                    "record_id": record_id,
-                    "hash": digest,
-                    "case_id": case_id,
-                    "report_id": report_id,
-                    "pseudonym": pseudonym,
-                }
-                yield RawEntry(position, text if isinstance(text, str) else None, True, columns)
+                yield row_entry(position, row)
             last = rows[-1][0]
 
     def close(self) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
 
+from ...engine.io import evaluation_time
 from ...schemas.errors import CaseError
 from .bulk import cases_from_path
 from .export import case_to_bundle
@@ -23,15 +24,10 @@ from .questionnaire import build_questionnaire
 
 
 def _at(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(timezone.utc).replace(microsecond=0)
     try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return evaluation_time(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
-    if at.tzinfo is None:
-        raise click.BadParameter("give a timezone, e.g. 2026-11-24T09:00:00Z")
-    return at
+        raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
 _AT_HELP = "Evaluation time (ISO 8601 with timezone); ages and open periods are judged at it."
