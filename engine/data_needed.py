@@ -17,11 +17,12 @@ later reuses them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..rules.conditions import MISSING, And, Expr, Leaf, LeafResult, check_leaf, evaluate_with
+from ..rules.conditions import MISSING, Expr, Leaf, LeafResult, evaluate_with
 from ..schemas.options import OPTION_RANK, Option
 from ..schemas.rule import ActionKind
 from .explain import DERIVED_TYPES, Context, PatternInfo, RuleInfo, unique
@@ -29,6 +30,7 @@ from .policy import Outcome
 
 Json = dict[str, Any]
 _UNRECORDED = (None, "unknown")
+_RANK: dict[str, int] = {option.value: rank for option, rank in OPTION_RANK.items()}
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,7 @@ class _Needs:
     def __init__(self, ctx: Context, findings: list[Json]) -> None:
         self.ctx = ctx
         self.fired = {f.rule_id for f in ctx.firings}
-        self.producers: dict[str, list[RuleInfo]] = {}
-        for info in ctx.index.rules.values():
-            if info.derived_id is not None:
-                self.producers.setdefault(info.derived_id, []).append(info)
+        self.producers = ctx.index.producers
         self.unrecorded_inputs: dict[str, list[str]] = {}
         self.counted: dict[str, set[str]] = {}  # case-level finding -> collections it counts
         for f in findings:
@@ -58,11 +57,12 @@ class _Needs:
                 if missing:
                     self.unrecorded_inputs[f["subject"]] = missing
             else:
-                self.counted[f["name"]] = {
-                    _collection(i["pointer"]) for i in f["inputs"] if _collection(i["pointer"])
-                }
+                collections = {_collection(i["pointer"]) for i in f["inputs"]}
+                collections.discard("")
+                self.counted[f["name"]] = collections
         self._memo: dict[str, tuple[Need, ...] | None] = {}
         self._patterns: dict[int, tuple[Need, ...] | None] = {}
+        self._derived: dict[tuple[int, str], tuple[Need, ...] | None] = {}
 
     def rule(self, info: RuleInfo, stack: frozenset[str] = frozenset()) -> tuple[Need, ...] | None:
         """The needs that would let a rule that did not fire fire; ``None`` if data cannot."""
@@ -97,68 +97,82 @@ class _Needs:
                 producers = self.producers.get(fact_id, ())
                 found = [self.rule(p, stack) for p in producers]
                 return _flat(n for n in found if n) or None
-            return self._facts(info, [derived])
+            key = (info.key, fact_id)
+            if key not in self._derived:
+                self._derived[key] = self._facts(info, [derived])
+            return self._derived[key]
         if info.key not in self._patterns:
             self._patterns[info.key] = self._facts(info, self.ctx.facts_of_type(info.fact_type))
         return self._patterns[info.key]
 
     def _facts(self, info: PatternInfo, facts: list[Json]) -> tuple[Need, ...] | None:
-        expr = info.pattern.expr
-        # a plain conjunction of comparisons (most patterns): every leaf is required
-        flat = isinstance(expr, And) and all(isinstance(i, Leaf) for i in expr.items)
+        """``()`` when a fact matches; else the needs of the facts that need the fewest
+        unrecorded leaves to match (any of them would do: the choice does not depend on list
+        order); ``None`` when no fact could match by recording data."""
         best: list[tuple[Need, ...]] | None = None
-        leaves = info.pattern.leaves
         for fact in facts:
-            # the compiled tests first (no result objects): most facts either match or fail
-            # on recorded data, and only the rest need their leaf results
-            oks = [test(fact) for test in info.tests]
-            if all(oks) if flat else evaluate_with(expr, oks):
+            open_leaves = self._open_leaves(info, fact)
+            if open_leaves is None:
+                continue
+            if not open_leaves:
                 return ()
             fact_id = str(fact["id"])
-            if not any(
-                self._unknown(fact_id, check_leaf(leaf, fact))
-                for leaf, ok in zip(leaves, oks, strict=True)
-                if not ok
-            ):
-                continue
-            results = self.ctx.leaf_results(info, fact)
-            unknown = [self._unknown(fact_id, r) for r in results]
-            if not any(unknown):
-                continue
-            optimistic = [ok or u for ok, u in zip(oks, unknown, strict=True)]
-            if not (all(optimistic) if flat else evaluate_with(expr, optimistic)):
-                continue
-            open_leaves = [
-                (i, r) for i, (r, u) in enumerate(zip(results, unknown, strict=True)) if u
-            ]
-            # the leaves the pattern cannot do without; alternatives (``a or b``): all of them
-            decisive = (
-                open_leaves
-                if flat
-                else [(i, r) for i, r in open_leaves if _matters(expr, r.leaf, optimistic)]
-            )
-            needs = tuple(
-                Need(str(fact["id"]), r.leaf.field, info.conditions[i])
-                for i, r in (decisive or open_leaves)
-            )
-            # every fact that needs the fewest facts recorded (any of them would do): the
-            # choice does not depend on list order
+            leaves = info.pattern.leaves
+            needs = tuple(Need(fact_id, leaves[i].field, info.conditions[i]) for i in open_leaves)
             if best is None or len(needs) < len(best[0]):
                 best = [needs]
             elif len(needs) == len(best[0]):
                 best.append(needs)
         return _flat(best) if best is not None else None
 
+    def _open_leaves(self, info: PatternInfo, fact: Json) -> list[int] | None:
+        """The leaves (indexes) that recording data would have to make true for the pattern
+        to match ``fact``: ``[]`` if it matches, ``None`` if recording data cannot help."""
+        leaves = info.pattern.leaves
+        if info.flat:  # an 'and' of leaves: out at the first leaf failing on recorded data
+            open_leaves: list[int] = []
+            for i, test in enumerate(info.tests):
+                if not test(fact):
+                    leaf = leaves[i]
+                    if not self._unknown_value(
+                        str(fact["id"]), leaf, fact.get(leaf.field, MISSING)
+                    ):
+                        return None
+                    open_leaves.append(i)
+            return open_leaves
+        expr = info.pattern.expr
+        oks = [test(fact) for test in info.tests]
+        if evaluate_with(expr, oks):
+            return []
+        fact_id = str(fact["id"])
+        unknown = [
+            not ok and self._unknown_value(fact_id, leaf, fact.get(leaf.field, MISSING))
+            for ok, leaf in zip(oks, leaves, strict=True)
+        ]
+        if not any(unknown):
+            return None
+        optimistic = [ok or u for ok, u in zip(oks, unknown, strict=True)]
+        if not evaluate_with(expr, optimistic):
+            return None
+        open_ = [i for i, u in enumerate(unknown) if u]
+        # the leaves the pattern cannot do without; alternatives (``a or b``): all of them
+        decisive = [i for i in open_ if _matters(expr, leaves[i], optimistic)]
+        return decisive or open_
+
+    def _unknown_value(self, fact_id: str, leaf: Leaf, actual: Any) -> bool:
+        """Whether a leaf that fails on ``actual`` fails only for lack of data."""
+        if actual is MISSING:
+            return True
+        src = self.ctx.source(fact_id, leaf.field)
+        if src.pointer is not None:
+            return False
+        if src.subject is None and not _rises(leaf):
+            return False  # recording an item can only add to a count: it cannot lower one
+        return bool(self._unknown_items(fact_id, leaf.field))
+
     def _unknown(self, fact_id: str, result: LeafResult) -> bool:
         """Whether a failing leaf fails only for lack of data."""
-        if result.ok:
-            return False
-        if result.actual is MISSING:
-            return True
-        src = self.ctx.source(fact_id, result.leaf.field)
-        if src.pointer is None and src.subject is None and not _rises(result.leaf):
-            return False  # recording an item can only add to a count: it cannot lower one
-        return bool(self._unknown_items(fact_id, result.leaf.field))
+        return not result.ok and self._unknown_value(fact_id, result.leaf, result.actual)
 
     def _unknown_items(self, fact_id: str, field: str) -> list[str]:
         """Items with unrecorded inputs behind a derived value: the item the value is about,
@@ -212,6 +226,7 @@ FINDING_RECORD: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def _label(pointer: str, finding: str | None) -> str:
     """A plain-language label for a JSON pointer: ``antidepressant trial 2: adherence``."""
     parts = [p for p in pointer.split("/") if p]
@@ -269,11 +284,10 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
             found = needs.rule(rule)
             if found:
                 add(found, rule.ref, option.value, None)
-    for info in sorted(ctx.index.rules.values(), key=lambda r: r.loaded.rule.id):
-        if info.kind is ActionKind.gate:
-            found = needs.rule(info)
-            if found:
-                add(found, info.ref, None, info.loaded.rule.action.finding)
+    for info in ctx.index.gates:
+        found = needs.rule(info)
+        if found:
+            add(found, info.ref, None, info.loaded.rule.action.finding)
     for firing in ctx.firings:
         info = ctx.index.rules[firing.rule_id]
         if info.kind is not ActionKind.caution:
@@ -289,7 +303,7 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
     for key in sorted(by_key):
         entry = by_key[key]
         entry["conditions"] = unique(entry["conditions"])
-        entry["affects"] = sorted(unique(entry["affects"]), key=lambda o: OPTION_RANK[Option(o)])
+        entry["affects"] = sorted(unique(entry["affects"]), key=_RANK.__getitem__)
         entry["gates"] = sorted(unique(entry["gates"]))
         entry["rules"] = sorted(unique(entry["rules"]))
         out.append((key, entry))
@@ -297,7 +311,7 @@ def data_needed(outcome: Outcome, ctx: Context, findings: list[Json]) -> list[Js
     out.sort(
         key=lambda ke: (
             not ke[1]["gates"],
-            min((OPTION_RANK[Option(o)] for o in ke[1]["affects"]), default=len(OPTION_RANK)),
+            min((_RANK[o] for o in ke[1]["affects"]), default=len(_RANK)),
             ke[0],
         )
     )

@@ -123,6 +123,8 @@ class RuleIndex:
     rules: dict[str, RuleInfo]
     recommenders: dict[Option, tuple[RuleInfo, ...]]  # sorted by rule id
     producer_refs: dict[str, tuple[str, ...]]  # derived fact id -> rules that assert it
+    producers: dict[str, tuple[RuleInfo, ...]]  # derived fact id -> rules that assert it
+    gates: tuple[RuleInfo, ...]  # the gate rules, sorted by rule id
 
 
 def derived_id(loaded: LoadedRule) -> str | None:
@@ -206,6 +208,10 @@ def build_index(ruleset: Ruleset) -> RuleIndex:
             o: tuple(sorted(rs, key=lambda r: r.loaded.rule.id)) for o, rs in recommenders.items()
         },
         producer_refs={k: tuple(sorted(v)) for k, v in producers.items()},
+        producers={
+            k: tuple(r for r in rules.values() if r.derived_id == k) for k in sorted(producers)
+        },
+        gates=tuple(r for _, r in sorted(rules.items()) if r.kind is ActionKind.gate),
     )
 
 
