@@ -244,6 +244,7 @@ class Context:
         self._contributions: dict[tuple[Firing, bool], Contribution] = {}
         self._by_type: dict[str, list[dict[str, Any]]] | None = None
         self._contents: dict[str, bytes] = {}
+        self._nearest: dict[int, tuple[int, dict[str, Any]] | None] = {}
 
     def fact(self, fact_id: str) -> dict[str, Any]:
         found = self.facts.by_id.get(fact_id)
@@ -264,7 +265,10 @@ class Context:
         key = (info.key, str(fact["id"]))
         found = self._leaves.get(key)
         if found is None:
-            found = self._leaves[key] = tuple(check_leaf(lf, fact) for lf in info.pattern.leaves)
+            found = self._leaves[key] = tuple(
+                LeafResult(lf, fact.get(lf.field, MISSING), test(fact))
+                for lf, test in zip(info.pattern.leaves, info.tests, strict=True)
+            )
         return found
 
     def source(self, fact_id: str, field: str) -> Source:
@@ -439,11 +443,27 @@ class Context:
 
     def _pattern_unmet(self, info: PatternInfo) -> tuple[Json, str | None] | None:
         """``None`` if some fact matches the pattern; else its most nearly met failing leaf."""
-        candidates = self.facts_of_type(info.fact_type)
-        if not candidates:
+        if info.key in self._nearest:
+            nearest = self._nearest[info.key]
+        else:
+            nearest = self._nearest[info.key] = self._nearest_fact(info)
+        if nearest is None:
+            return None
+        position, fact = nearest
+        if position < 0:
             leaf = LeafResult(Leaf("type", "$eq", info.pattern.fact_type), MISSING, False)
             note = f"no {info.pattern.fact_type} fact: {self._absent_note(info)}"
             return self.condition(info, None, -1, leaf, info.pattern.render()), note
+        result = check_leaf(info.pattern.leaves[position], fact)
+        return self.condition(info, str(fact["id"]), position, result), None
+
+    def _nearest_fact(self, info: PatternInfo) -> tuple[int, dict[str, Any]] | None:
+        """The fact that most nearly matches a pattern and the position of its failing leaf;
+        ``None`` if a fact matches, ``(-1, {})`` if there is no fact of the type. Once per
+        (pattern, evaluation): rules that share a pattern share the answer."""
+        candidates = self.facts_of_type(info.fact_type)
+        if not candidates:
+            return -1, {}
         # The most nearly matching fact wins; ties go to the smallest fact content (not the
         # fact id, which follows input order), so why-not does not depend on list order.
         best: tuple[int, bytes, dict[str, Any]] | None = None
@@ -458,9 +478,7 @@ class Context:
                 if content < best[1]:
                     best = (position, content, fact)
         assert best is not None
-        position, _, fact = best
-        result = check_leaf(info.pattern.leaves[position], fact)
-        return self.condition(info, str(fact["id"]), position, result), None
+        return best[0], best[2]
 
     def first_failure(self, info: PatternInfo, fact: dict[str, Any]) -> int | None:
         """Index of the leaf that keeps the pattern from matching ``fact`` (None: it matches);

@@ -38,7 +38,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 COMPARISONS = {"$eq", "$neq", "$lt", "$lte", "$gt", "$gte"}
 EXISTENCE = {"$ex", "$nex"}
@@ -247,8 +247,9 @@ class Condition:
     patterns: tuple[Pattern, ...]
 
 
-@dataclass(frozen=True)
-class LeafResult:
+class LeafResult(NamedTuple):
+    """One leaf tested against one fact (a tuple: built many times per evaluation)."""
+
     leaf: Leaf
     actual: Any  # MISSING when the fact lacks the field
     ok: bool

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tests.pin_rules import ABOUT, PINS, compute_pins
 from trd_cds import RuleLintError, load_ruleset
 from trd_cds.cli import main
+from trd_cds.engine.explain import compile_test
 from trd_cds.rules import bundled_rules_dir
 from trd_cds.rules.conditions import (
     MISSING,
@@ -303,6 +304,15 @@ def test_tree_evaluated_from_leaf_results_agrees(case: tuple[Pattern, dict[str, 
     assert first_failure_with(pattern.expr, results) == expected
     if failure is not None:
         assert pattern.leaves[failure.leaf.index] == failure.leaf
+
+
+@given(st.sampled_from(_PATTERNS).flatmap(lambda p: st.tuples(st.just(p), _facts(p))))
+def test_compiled_leaf_tests_agree_with_check_leaf(case: tuple[Pattern, dict[str, Any]]) -> None:
+    """The engine's compiled leaf tests (used for evidence, trace, why-not and data needed)
+    decide exactly as the reference ``check_leaf``."""
+    pattern, fact = case
+    for leaf in pattern.leaves:
+        assert compile_test(leaf)(fact) is check_leaf(leaf, fact).ok, leaf.render()
 
 
 # ---------------------------------------------------------------------- errors name the spot
