@@ -50,16 +50,15 @@ class _Needs:
         self.fired = {f.rule_id for f in ctx.firings}
         self.producers = ctx.index.producers
         self.unrecorded_inputs: dict[str, list[str]] = {}
-        self.counted: dict[str, set[str]] = {}  # case-level finding -> collections it counts
+        self.case_level: dict[str, Json] = {}  # case-level findings by name
         for f in findings:
             if f.get("subject"):
                 missing = [i["pointer"] for i in f["inputs"] if i["value"] in _UNRECORDED]
                 if missing:
                     self.unrecorded_inputs[f["subject"]] = missing
             else:
-                collections = {_collection(i["pointer"]) for i in f["inputs"]}
-                collections.discard("")
-                self.counted[f["name"]] = collections
+                self.case_level[f["name"]] = f
+        self._counted: dict[str, set[str]] = {}
         self._memo: dict[str, tuple[Need, ...] | None] = {}
         self._patterns: dict[int, tuple[Need, ...] | None] = {}
         self._derived: dict[tuple[int, str], tuple[Need, ...] | None] = {}
@@ -182,8 +181,18 @@ class _Needs:
             return []
         if src.subject is not None:
             return [src.subject] if src.subject in self.unrecorded_inputs else []
-        collections = self.counted.get(src.finding or "", set())
+        collections = self.counted(src.finding or "")
         return [s for s in self.unrecorded_inputs if _collection(s) in collections]
+
+    def counted(self, finding: str) -> set[str]:
+        """The case lists a case-level finding counts (``/antidepressant_trials``)."""
+        found = self._counted.get(finding)
+        if found is None:
+            f = self.case_level.get(finding)
+            found = {_collection(i["pointer"]) for i in f["inputs"]} if f else set()
+            found.discard("")
+            self._counted[finding] = found
+        return found
 
     def pointers(self, need: Need) -> list[str]:
         """Where to record what is needed (JSON pointers into the case)."""
