@@ -232,6 +232,22 @@ FINDING_RECORD: dict[str, tuple[str, str]] = {
     "cssrs_level": ("suicide risk: C-SSRS screen", "/suicide_risk/cssrs"),
     "phq9_item9": ("suicide risk: a current PHQ-9 with item 9", "/measurements"),
     "response_status": ("a current score on the baseline instrument", "/measurements"),
+    "nssi_recent": (
+        "suicide risk: non-suicidal self-injury (last date, or whether within 3 months)",
+        "/suicide_risk/nssi",
+    ),
+    "severe": (
+        "current severity (clinician-rated now, or a current score)",
+        "/episode/current_severity",
+    ),
+    "current_severity": (
+        "current severity (clinician-rated now, or a current score)",
+        "/episode/current_severity",
+    ),
+    "baseline_severity": (
+        "baseline severity (clinician-rated, or a baseline HAM-D17)",
+        "/episode/baseline_severity",
+    ),
 }
 
 

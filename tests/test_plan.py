@@ -117,6 +117,30 @@ def test_unknown_adherence_is_data_needed_for_trd_options(engine: Engine) -> Non
     assert "/antidepressant_trials/1/adherence" not in _needed(_plan(engine, case))
 
 
+def test_derived_values_not_recorded_say_where_to_record_them(engine: Engine) -> None:
+    """A derived value (recent self-injury, severity) has no single input, but its data-needed
+    item still points where to record it, in words a clinician reads."""
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    case["suicide_risk"].pop("nssi", None)
+    case["episode"].pop("current_severity", None)
+    case["episode"].pop("baseline_severity", None)
+    case["measurements"] = []
+    needed = _needed(_plan(engine, case))
+    assert None not in needed
+    nssi = needed["/suicide_risk/nssi"]
+    assert nssi["label"].startswith("suicide risk: non-suicidal self-injury")
+    assert nssi["gates"]
+    assert needed["/episode/current_severity"]["label"].startswith("current severity")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=case_dicts())
+def test_every_data_needed_item_points_into_the_case(engine: Engine, case: Any) -> None:
+    for item in _plan(engine, case)["data_needed"]:
+        assert item["pointer"] and item["pointer"].startswith("/"), item
+        assert item["label"].endswith("not recorded"), item
+
+
 def test_incomplete_tms_screen_is_data_needed(engine: Engine) -> None:
     case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
     del case["contraindications"]["cochlear_implant"]
