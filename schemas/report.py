@@ -313,6 +313,12 @@ class Report:
             self._explain = None
         return self._data
 
+    def decision(self) -> dict[str, Any]:
+        """The decision parts as plain JSON data: everything but the explanations (the trace
+        and why-not), which are not computed here. For callers that act on the decision and
+        the plan (e.g. CDS Hooks cards) and do not show the explanations."""
+        return {k: v for k, v in self._data.items() if k not in LAZY_PARTS}
+
     def to_json_bytes(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS) + b"\n"
 

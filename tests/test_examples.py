@@ -9,13 +9,14 @@ and review the diff: it is exactly what changed for a clinician.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT
-from trd_cds import Report
+from tests.conftest import AT, EXAMPLES, ROOT, load_yaml
+from trd_cds import Engine, Report
 
 GOLDEN = ROOT / "tests" / "golden"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -51,3 +52,18 @@ def test_every_example_explains_itself(example_reports: dict[str, Report]) -> No
             assert block.rules and block.reasons and block.citations
         for caution in report.cautions:
             assert caution.rules and caution.citations
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES[:4], ids=lambda p: p.stem)
+def test_decision_is_the_report_without_the_explanations(engine: Engine, path: Path) -> None:
+    """``Report.decision()`` is what cards and batch rows read: the golden report without
+    the trace and why-not, and asking for it does not build them."""
+    report = engine.evaluate(load_yaml(path), at=AT)
+    decision = report.decision()
+    assert "trace" not in decision and "why_not" not in decision
+    assert report._explain is not None  # an internal on purpose: still pending
+    golden = json.loads((GOLDEN / f"{path.stem}.json").read_text("utf-8"))
+    assert decision == {k: v for k, v in golden.items() if k not in ("trace", "why_not")}
+    assert report.decision() == decision  # unchanged once the explanations exist
+    report.to_dict()
+    assert report.decision() == decision

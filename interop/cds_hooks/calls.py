@@ -18,7 +18,6 @@ from typing import Any
 from ...engine.audit import AuditLog, AuditRecord
 from ...engine.core import Engine
 from ...schemas.errors import AuditError, CaseError
-from ...schemas.report import LAZY_PARTS, Report
 from ..fhir import FhirError, case_from_fhir, patient_ids, rewrite_report_pointers
 from .auth import Verifier
 from .cards import build_cards
@@ -56,16 +55,6 @@ class State:
     audit: AuditLog | None
     links: ReportLinks
     clock: Callable[[], datetime]
-
-
-def decision(report: Report) -> dict[str, Any]:
-    """The report's decision parts (everything but the trace and why-not), without computing
-    the explanations: cards need only the decision, and the explanations cost as much as the
-    evaluation. (``Report`` has no public accessor for this yet; ``to_dict`` computes all.)"""
-    data = getattr(report, "_data", None)
-    if not isinstance(data, dict):
-        data = report.to_dict()
-    return {k: v for k, v in data.items() if k not in LAZY_PARTS}
 
 
 def _context(body: HookRequest, hook: str) -> tuple[str, Mapping[str, Any] | None, list[str]]:
@@ -130,7 +119,7 @@ def call_hook(state: State, service_id: str, body: HookRequest, base: str) -> di
         except AuditError as exc:
             log.error("audit append failed (%s)", type(exc).__name__)
             raise HookError(503, "the audit log cannot record this evaluation") from None
-    data = rewrite_report_pointers(decision(report), derived.provenance)
+    data = rewrite_report_pointers(report.decision(), derived.provenance)
     token = state.links.add(report, derived.provenance)
     link = Link(label="Full report", url=f"{base}/cds-reports/{token}", type="absolute")
     bits = record_bits(record.record_id if record else None, report.report_id)
