@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..schemas.case import (
     ANTIDEPRESSANT_CLASSES,
@@ -56,9 +56,8 @@ FAILED_OUTCOMES = frozenset({TrialOutcome.no_response, TrialOutcome.partial_resp
 Input = tuple[str, Any]  # (JSON pointer into the case, value seen)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One derived value with the inputs it came from."""
+class Finding(NamedTuple):
+    """One derived value with the inputs it came from (a tuple: built ~50 times per case)."""
 
     name: str
     value: Any
@@ -67,8 +66,7 @@ class Finding:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class TrialAssessment:
+class TrialAssessment(NamedTuple):
     adequate: bool
     failed: bool
     issue: str | None

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..rules.conditions import MISSING, Expr, Leaf, LeafResult, evaluate_with
 from ..schemas.options import OPTION_RANK, Option
@@ -33,8 +32,7 @@ _UNRECORDED = (None, "unknown")
 _RANK: dict[str, int] = {option.value: rank for option, rank in OPTION_RANK.items()}
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(NamedTuple):
     """One fact field whose absence keeps a rule from firing."""
 
     fact_id: str

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..schemas.case import MAX_TRIALS, Case
 from ..schemas.errors import EvaluationError
@@ -44,9 +44,9 @@ _SECTION: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where a fact field's value comes from: an input pointer or a derived finding."""
+class Source(NamedTuple):
+    """Where a fact field's value comes from: an input pointer or a derived finding (a tuple:
+    built for every fact field of every case)."""
 
     pointer: str | None = None
     finding: str | None = None
