@@ -55,7 +55,7 @@ AdequacyIssueL = Literal[
 
 
 class _Fact(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class PatientFact(_Fact):
