@@ -328,9 +328,7 @@ def evaluate(
     if out_dir is not None:
         make_output_dir(out_dir)
     results: Iterator[tuple[CaseSource, Any, Report | TrdCdsError]]
-    from .interop.batch.runner import has_containers
-
-    if jobs > 1 or scheduler is not None or has_containers(cases):
+    if jobs > 1 or scheduler is not None or _has_containers(cases):
         from .interop.batch.runner import ReportNamer, run
         from .interop.batch.work import EngineSpec
 
@@ -418,6 +416,19 @@ def evaluate(
     if count > 1 or failed:
         click.echo(f"{count - len(failed)} evaluated, {len(failed)} failed", err=True)
     sys.exit(max((e.exit_code for e in failed), default=EXIT_OK))
+
+
+def _has_containers(inputs: Sequence[str]) -> bool:
+    """Whether the batch runner must read ``inputs`` (tables, Bulk FHIR folders); inputs that
+    are neither folders nor ``.jsonl``/``.parquet`` files never need it, nor its import."""
+    if not any(
+        i != "-" and (Path(i).suffix.lower() in (".jsonl", ".parquet") or Path(i).is_dir())
+        for i in inputs
+    ):
+        return False
+    from .interop.batch.runner import has_containers
+
+    return has_containers(inputs)
 
 
 def read_stdin_if(inputs: Sequence[str]) -> bytes | None:

@@ -41,6 +41,9 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
+import pydantic
+import pydantic_core
+
 from .loader import Ruleset
 
 #: Environment variable naming the cache folder (``off`` disables the cache).
@@ -94,8 +97,9 @@ def cache_key(folder: Path) -> str:
         digest.update(data)
 
     add("python", f"{sys.implementation.cache_tag} {sys.version}".encode())
-    for dist in ("trd-cds", "pydantic", "pydantic-core"):
-        add(dist, _version(dist).encode())
+    add("trd-cds", _version("trd-cds").encode())
+    # the pickled rules are Pydantic models: their layout is Pydantic's (already imported)
+    add("pydantic", f"{pydantic.VERSION} {pydantic_core.__version__}".encode())
     for path in _language_sources():
         add(f"source:{path.relative_to(_RULES_PKG.parent).as_posix()}", path.read_bytes())
     for path in sorted(folder.glob("*.yaml")):

@@ -324,6 +324,13 @@ class Report:
         """Compact canonical JSON on one line (for JSON Lines output)."""
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
+    def part(self, name: str) -> Any:
+        """One top-level part of the document as plain data (``findings``, ``plan``, ...),
+        without computing the explanations unless ``name`` is one of them."""
+        if name in LAZY_PARTS:
+            return self.to_dict()[name]
+        return self._data[name]
+
     def recommended(self) -> list[Option]:
         return [Option(r["option"]) for r in self._data["recommendations"]]
 
