@@ -4,6 +4,7 @@ byte in every report; a damaged, foreign or unsafe entry is rebuilt, never trust
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -222,16 +223,28 @@ def test_the_cli_uses_the_cache_unless_told_not_to(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_hit_imports_neither_lark_nor_the_linter(tmp_path: Path) -> None:
+def test_a_hit_imports_neither_lark_nor_the_linter_nor_the_report_models(tmp_path: Path) -> None:
+    """``trd-cds evaluate CASE`` (text) on a cache hit: no grammar, no linter, no Pydantic
+    report document (the renderers read plain data)."""
     load_ruleset(cache_dir=tmp_path)
     code = (
-        "import json, sys\n"
-        "from trd_cds.engine import Engine\n"
-        "from trd_cds.rules.loader import load_ruleset\n"
-        f"Engine(load_ruleset(cache_dir={str(tmp_path)!r}))\n"
+        "import json, sys, contextlib, io\n"
+        "from trd_cds.cli import main\n"
+        f"sys.argv = ['trd-cds', 'evaluate', {str(EXAMPLE)!r}, '--at', {AT.isoformat()!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "assert 'NEXT STEP' in out.getvalue()\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     loaded = set(json.loads(done.stdout))
-    assert "trd_cds.engine.core" in loaded  # the probe ran
-    assert not loaded & {"lark", "trd_cds.rules.lint", "trd_cds.rules.grammar"}
+    assert "trd_cds.engine.core" in loaded and "trd_cds.engine.render" in loaded  # it ran
+    unwanted = {"lark", "trd_cds.rules.lint", "trd_cds.rules.grammar"}
+    unwanted |= {"trd_cds.schemas.report_document", "trd_cds.interop.batch"}
+    assert not loaded & unwanted
