@@ -12,7 +12,8 @@ built from has changed. The key is a sha256 over
 * the trd-cds, Pydantic and pydantic-core versions and the Python version and implementation.
 
 Where: ``$TRD_CDS_CACHE_DIR``, else ``$XDG_CACHE_HOME/trd-cds``, else ``~/.cache/trd-cds``.
-``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it. The library never uses it
+``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it. The folder holds at most
+:data:`MAX_ENTRIES` entries (the most recently used). The library never uses it
 unless asked (``load_ruleset(cache_dir=...)``).
 
 Format: pickle. Loading a pickle runs code chosen by whoever wrote the file, which is
@@ -52,6 +53,8 @@ CACHE_ENV = "TRD_CDS_CACHE_DIR"
 OFF = frozenset({"off", "0", "no", "false", "none", "disabled"})
 #: First line of every entry; bump the number when the layout of an entry changes.
 MAGIC = b"trd-cds ruleset cache 1\n"
+#: Entries kept (the most recently used); older ones are deleted when a new one is written.
+MAX_ENTRIES = 16
 
 _RULES_PKG = Path(__file__).resolve().parent
 _SCHEMAS_PKG = _RULES_PKG.parent / "schemas"
@@ -177,10 +180,27 @@ def load_cached(folder: Path, cache_dir: Path, build: Callable[[Path], Ruleset])
     path = _entry_path(cache_dir, key)
     found = _read(path, key)
     if found is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept by _prune
         return found
     ruleset = build(folder)
     for loaded in ruleset.rules:  # computed once, stored with the entry
         _ = loaded.compiled
     _ = ruleset.active
     _write(path, key, ruleset)
+    _prune(cache_dir, keep=path)
     return ruleset
+
+
+def _prune(cache_dir: Path, keep: Path, limit: int = MAX_ENTRIES) -> None:
+    """Delete all but the ``limit`` most recently used entries (every edit of a rule file
+    makes a new one; the old ones would otherwise stay for ever)."""
+    try:
+        entries = [(e.stat().st_mtime_ns, e) for e in cache_dir.glob("ruleset-*.pickle")]
+    except OSError:
+        return
+    entries.sort(reverse=True)
+    for _, entry in entries[limit:]:
+        if entry != keep:
+            with contextlib.suppress(OSError):
+                entry.unlink()

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from trd_cds import Engine, Report, Ruleset, load_ruleset
 from trd_cds.cli import main
 from trd_cds.rules import bundled_rules_dir
-from trd_cds.rules.cache import MAGIC, cache_dir_from_env, cache_key, load_cached
+from trd_cds.rules.cache import MAGIC, MAX_ENTRIES, cache_dir_from_env, cache_key, load_cached
 
 from .conftest import AT, EXAMPLES, load_yaml
 
@@ -248,3 +248,26 @@ def test_a_hit_imports_neither_lark_nor_the_linter_nor_the_report_models(tmp_pat
     unwanted = {"lark", "trd_cds.rules.lint", "trd_cds.rules.grammar"}
     unwanted |= {"trd_cds.schemas.report_document", "trd_cds.interop.batch"}
     assert not loaded & unwanted
+
+
+def test_the_cache_keeps_only_the_most_recently_used_entries(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load_ruleset(cache_dir=cache)
+    (bundled,) = _entries(cache)
+    stale = []
+    for i in range(MAX_ENTRIES + 3):  # older entries of other rule sets
+        entry = cache / f"ruleset-{i:032x}.pickle"
+        entry.write_bytes(b"old")
+        os.utime(entry, ns=(i, i))
+        stale.append(entry)
+    os.utime(bundled, ns=(0, 0))  # the oldest of all ...
+    load_cached(bundled_rules_dir(), cache, _fail_build)  # ... until a hit marks it used
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__*"))
+    with (folder / "ruleset.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n# a comment: another key\n")
+    load_ruleset(folder, cache_dir=cache)  # a miss: written, then the cache is pruned
+    left = _entries(cache)
+    assert len(left) == MAX_ENTRIES
+    assert bundled in left
+    assert stale[0] not in left and stale[-1] in left
