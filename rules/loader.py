@@ -33,13 +33,18 @@ if TYPE_CHECKING:  # pragma: no cover
 HEADER_FILE = "ruleset.yaml"
 
 
-def __getattr__(name: str) -> Any:
-    """``SafeLoader``: libyaml's loader when PyYAML was built with it (6x faster; same data),
-    else pure Python (resolved on first use, so importing this module does not load PyYAML)."""
-    if name == "SafeLoader":
-        import yaml
+def _safe_loader() -> Any:
+    """libyaml's loader when PyYAML was built with it (6x faster; same data), else pure Python."""
+    import yaml
 
-        return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def __getattr__(name: str) -> Any:
+    """``SafeLoader`` (:func:`_safe_loader`), resolved on first use: importing this module
+    does not load PyYAML."""
+    if name == "SafeLoader":
+        return _safe_loader()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -178,7 +183,7 @@ def _parse(text: str) -> tuple[Any, list[yaml.Node]]:
     ``yaml.load`` does."""
     import yaml
 
-    loader = __getattr__("SafeLoader")(text)
+    loader = _safe_loader()(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
