@@ -187,8 +187,9 @@ def load_cached(folder: Path, cache_dir: Path, build: Callable[[Path], Ruleset])
     for loaded in ruleset.rules:  # computed once, stored with the entry
         _ = loaded.compiled
     _ = ruleset.active
-    _write(path, key, ruleset)
-    _prune(cache_dir, keep=path)
+    if cache_key(folder) == key:  # not stored if a file changed while it was being read
+        _write(path, key, ruleset)
+        _prune(cache_dir, keep=path)
     return ruleset
 
 

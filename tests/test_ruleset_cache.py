@@ -271,3 +271,17 @@ def test_the_cache_keeps_only_the_most_recently_used_entries(tmp_path: Path) -> 
     assert len(left) == MAX_ENTRIES
     assert bundled in left
     assert stale[0] not in left and stale[-1] in left
+
+
+def test_rules_edited_while_being_read_are_not_stored(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__*"))
+
+    def build_then_edit(path: Path) -> Ruleset:
+        ruleset = load_ruleset(path)
+        with (path / "ruleset.yaml").open("a", encoding="utf-8") as f:
+            f.write("\n# edited while the cache was being filled\n")
+        return ruleset
+
+    load_cached(folder, tmp_path / "cache", build_then_edit)
+    assert _entries(tmp_path / "cache") == []
