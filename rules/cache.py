@@ -69,8 +69,15 @@ def cache_dir_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
             return None
         return Path(value).expanduser()
     xdg = env.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "trd-cds"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "trd-cds"
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no home directory to be found
+        return None
+    if not home.is_absolute():  # HOME unset and no password entry: never a relative folder
+        return None
+    return home / ".cache" / "trd-cds"
 
 
 def _version(distribution: str) -> str:

@@ -203,6 +203,12 @@ def test_where_the_cache_lives() -> None:
         assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": off}) is None
 
 
+def test_no_home_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: Path("~")))
+    assert cache_dir_from_env({}) is None
+    assert cache_dir_from_env({"XDG_CACHE_HOME": "/x"}) == Path("/x/trd-cds")
+
+
 def _cli(args: list[str], env: dict[str, str]) -> Any:
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
