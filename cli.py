@@ -161,9 +161,13 @@ def _parse_at(value: str | None) -> datetime:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
-def _engine(rules: str | None, settings_file: str | None) -> Engine:
+def _engine(rules: str | None, settings_file: str | None, no_cache: bool = False) -> Engine:
+    """The engine over ``rules`` (default: bundled) with the settings file's thresholds; the
+    ruleset comes from the ruleset cache (``TRD_CDS_CACHE_DIR``) unless ``no_cache``."""
     from .engine import Engine
     from .engine.yaml12 import load_yaml
+    from .rules.cache import cache_dir_from_env
+    from .rules.loader import load_ruleset
     from .schemas.settings import Settings
 
     settings = Settings()
@@ -178,7 +182,8 @@ def _engine(rules: str | None, settings_file: str | None) -> Engine:
             raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
         except Exception as exc:  # yaml.YAMLError
             raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
-    return Engine(rules, settings)
+    ruleset = load_ruleset(rules, cache_dir=None if no_cache else cache_dir_from_env())
+    return Engine(ruleset, settings)
 
 
 def _ruleset(rules_dir: str | None) -> Ruleset:
@@ -213,6 +218,13 @@ def engine_options(func: F) -> F:
         metavar="ISO-DATETIME",
         help="Evaluation time (timezone-aware). Default: now, in UTC. Give it for "
         "reproducible reports.",
+    )(func)
+    func = click.option(
+        "--no-cache",
+        "no_cache",
+        is_flag=True,
+        help="Load the rules afresh instead of from the ruleset cache ($TRD_CDS_CACHE_DIR, "
+        "default ~/.cache/trd-cds; TRD_CDS_CACHE_DIR=off disables it).",
     )(func)
     return func
 
@@ -297,6 +309,7 @@ def evaluate(
     rules: str | None,
     settings_file: str | None,
     at: str | None,
+    no_cache: bool,
 ) -> None:
     """Evaluate case files (JSON/YAML), FHIR R4 JSON (a Bundle or resource: recognised by
     its resourceType), folders of them, or - for standard input.
@@ -309,14 +322,13 @@ def evaluate(
     from .schemas.errors import OutputError
 
     when = _parse_at(at)
-    engine = _engine(rules, settings_file)  # also checks rules and settings before any worker
+    # also checks rules and settings before any worker
+    engine = _engine(rules, settings_file, no_cache)
     out_dir = Path(output_dir) if output_dir else None
     if out_dir is not None:
         make_output_dir(out_dir)
     results: Iterator[tuple[CaseSource, Any, Report | TrdCdsError]]
-    from .interop.batch.runner import has_containers
-
-    if jobs > 1 or scheduler is not None or has_containers(cases):
+    if jobs > 1 or scheduler is not None or _has_containers(cases):
         from .interop.batch.runner import ReportNamer, run
         from .interop.batch.work import EngineSpec
 
@@ -404,6 +416,19 @@ def evaluate(
     if count > 1 or failed:
         click.echo(f"{count - len(failed)} evaluated, {len(failed)} failed", err=True)
     sys.exit(max((e.exit_code for e in failed), default=EXIT_OK))
+
+
+def _has_containers(inputs: Sequence[str]) -> bool:
+    """Whether the batch runner must read ``inputs`` (tables, Bulk FHIR folders); inputs that
+    are neither folders nor ``.jsonl``/``.parquet`` files never need it, nor its import."""
+    if not any(
+        i != "-" and (Path(i).suffix.lower() in (".jsonl", ".parquet") or Path(i).is_dir())
+        for i in inputs
+    ):
+        return False
+    from .interop.batch.runner import has_containers
+
+    return has_containers(inputs)
 
 
 def read_stdin_if(inputs: Sequence[str]) -> bytes | None:
@@ -507,14 +532,20 @@ def validate(cases: tuple[str, ...]) -> None:
 )
 @engine_options
 def explain(
-    case: str, option: str, fmt: str, rules: str | None, settings_file: str | None, at: str | None
+    case: str,
+    option: str,
+    fmt: str,
+    rules: str | None,
+    settings_file: str | None,
+    at: str | None,
+    no_cache: bool,
 ) -> None:
     """Explain why one option was, or was not, recommended for a case."""
     from .engine.io import load_case
     from .engine.render import why_not_text
 
     when = _parse_at(at)
-    engine = _engine(rules, settings_file)
+    engine = _engine(rules, settings_file, no_cache)
     report = engine.evaluate(load_case(_sources([case])[0]), at=when)
     if fmt == "json":
         rec = [r for r in report.recommendations if r.option.value == option]

@@ -18,7 +18,9 @@ What is measured (one process, one core, one Engine):
 * **peak RSS**: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end;
 * **engine build**: ``Engine()`` (load + lint + compile the bundled rules), median of 3;
 * **CLI**: wall time of ``trd-cds evaluate <example> --at ...`` in a subprocess, median of
-  ``--cli-repeats`` runs, and the import time of ``trd_cds.cli`` (``python -X importtime``).
+  ``--cli-repeats`` runs with the ruleset cache warm (``cli_wall_s``, a private cache folder)
+  and with it off (``cli_wall_nocache_s``), and the import time of ``trd_cds.cli``
+  (``python -X importtime``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
 from datetime import date, datetime, timedelta, timezone
@@ -482,15 +485,32 @@ def cli_command() -> list[str]:
     return [sys.executable, "-c", "from trd_cds.cli import main; main()"]
 
 
-def measure_cli(repeats: int, example: Path) -> Json:
-    cmd = [*cli_command(), "evaluate", str(example), "--at", AT.isoformat()]
+def _time_cli(cmd: list[str], repeats: int, env: dict[str, str]) -> list[float] | str:
+    """Wall times of ``repeats`` runs, or the error text of the first failing run."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env
+        )
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
-            return {"cli_error": proc.stderr.decode(errors="replace")[-500:], "cli_wall_s": None}
+            return proc.stderr.decode(errors="replace")[-500:]
+    return times
+
+
+def measure_cli(repeats: int, example: Path) -> Json:
+    """The one-case CLI with the ruleset cache warm (a private cache folder, filled by one
+    untimed run first) and with the cache off (every run loads the rules afresh)."""
+    cmd = [*cli_command(), "evaluate", str(example), "--at", AT.isoformat()]
+    with tempfile.TemporaryDirectory(prefix="trd-cds-bench-cache-") as cache:
+        warm = {**os.environ, "TRD_CDS_CACHE_DIR": cache}
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=warm)
+        times = _time_cli(cmd, repeats, warm)
+    cold = _time_cli(cmd, repeats, {**os.environ, "TRD_CDS_CACHE_DIR": "off"})
+    if isinstance(times, str) or isinstance(cold, str):
+        error = times if isinstance(times, str) else cold
+        return {"cli_error": error, "cli_wall_s": None}
     help_times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -505,6 +525,7 @@ def measure_cli(repeats: int, example: Path) -> Json:
         "cli_command": " ".join(cmd),
         "cli_wall_s": statistics.median(times),
         "cli_wall_s_all": times,
+        "cli_wall_nocache_s": statistics.median(cold),
         "help_wall_s": statistics.median(help_times),
         "python_startup_s": statistics.median(python_start),
     }
@@ -714,6 +735,10 @@ def print_text(result: Json) -> None:
             f"{[round(t * 1000) for t in cli['cli_wall_s_all']]} "
             f"(bare python startup {cli['python_startup_s'] * 1000:.0f} ms); "
             f"--help {cli['help_wall_s'] * 1000:.0f} ms"
+        )
+        print(
+            f"    CLI one case without the ruleset cache (TRD_CDS_CACHE_DIR=off): median "
+            f"{cli['cli_wall_nocache_s'] * 1000:.0f} ms"
         )
     else:
         print(f"    CLI failed: {cli.get('cli_error')}")

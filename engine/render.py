@@ -6,11 +6,11 @@ columns.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..schemas.options import OPTION_MEANING
-from ..schemas.report import Evidence, Overridden, Report, WhyNot
+from ..schemas.options import OPTION_MEANING, Option
 from .render_plan import (
+    Json,
     numbered,
     option_label,
     overridden_sentence,
@@ -19,12 +19,16 @@ from .render_plan import (
     wrap,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schemas.report import Report
 
-def _evidence(e: Evidence) -> str:
-    where = e.pointer or (f"finding {e.finding}" if e.finding else "derived")
-    if e.subject and not e.pointer:
-        where += f" of {e.subject}"
-    return f"{e.fact} = {_value(e.value)}  [{where}]"
+
+def _evidence(e: Json) -> str:
+    pointer, finding, subject = e.get("pointer"), e.get("finding"), e.get("subject")
+    where = pointer or (f"finding {finding}" if finding else "derived")
+    if subject and not pointer:
+        where += f" of {subject}"
+    return f"{e['fact']} = {_value(e['value'])}  [{where}]"
 
 
 def _value(value: object) -> str:
@@ -37,8 +41,8 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def _overridden(report: Report) -> dict[str, Overridden]:
-    return {o.option.value: o for o in report.plan.overridden}
+def _overridden(report: Report) -> dict[str, Json]:
+    return {o["option"]: o for o in report.part("plan")["overridden"]}
 
 
 def text(
@@ -46,54 +50,60 @@ def text(
 ) -> str:
     """Plain text for a terminal, 80 columns: the plan (with threshold sensitivity when
     given), then gates, ordered recommendations, cautions, blocks and findings."""
-    p = report.provenance
+    p = report.part("provenance")
+    ruleset = p["ruleset"]
     lines = [
         f"Case {report.case_id}",
-        f"Report {p.report_id}",
-        f"Evaluated at {p.evaluated_at} with ruleset {p.ruleset.id} {p.ruleset.version} "
-        f"({p.ruleset.hash[:19]}), engine {p.engine_version}",
-        report.disclaimer,
+        f"Report {p['report_id']}",
+        f"Evaluated at {p['evaluated_at']} with ruleset {ruleset['id']} {ruleset['version']} "
+        f"({ruleset['hash'][:19]}), engine {p['engine_version']}",
+        report.part("disclaimer"),
         "",
         *plan_text(report, sensitivity),
         "DETAILS",
         "",
     ]
-    if report.gates:
+    gates = report.part("gates")
+    if gates:
         lines.append("GATES")
-        for g in report.gates:
-            lines.append(f"  ! {g.gate}  ({', '.join(g.rules)})")
-            for r in g.rationale:
+        for g in gates:
+            lines.append(f"  ! {g['gate']}  ({', '.join(g['rules'])})")
+            for r in g["rationale"]:
                 lines.append(f"      {r}")
         lines.append("")
     lines.append("RECOMMENDATIONS (numbered as in the plan)")
     for mark, rec in numbered(report):
-        flag = "  [after stabilisation]" if rec.after_stabilisation else ""
-        lines.append(f"  {mark:>3} {rec.option.value}  ({rec.strength.value}, {rec.tier}){flag}")
-        lines.append(f"      {OPTION_MEANING[rec.option]}")
-        for r in rec.rationale:
+        flag = "  [after stabilisation]" if rec["after_stabilisation"] else ""
+        lines.append(f"  {mark:>3} {rec['option']}  ({rec['strength']}, {rec['tier']}){flag}")
+        lines.append(f"      {OPTION_MEANING[Option(rec['option'])]}")
+        for r in rec["rationale"]:
             lines.append(f"      - {r}")
-        for c in rec.cautions:
+        for c in rec.get("cautions", []):
             lines.append(f"      caution: {c}")
-        lines.append(f"      rules: {', '.join(rec.rules)}")
+        lines.append(f"      rules: {', '.join(rec['rules'])}")
         if verbose:
-            for e in rec.evidence:
+            for e in rec["evidence"]:
                 lines.append(f"      fact: {_evidence(e)}")
-            for c in rec.citations:
+            for c in rec["citations"]:
                 lines.append(f"      source: {c}")
     overridden = _overridden(report)
-    if report.blocked:
+    blocked = report.part("blocked")
+    if blocked:
         lines += ["", "NOT RECOMMENDED (blocked)"]
-        for b in report.blocked:
-            lines.append(f"  x {b.option.value}  ({', '.join(b.rules)})")
-            for r in b.reasons:
+        for b in blocked:
+            lines.append(f"  x {b['option']}  ({', '.join(b['rules'])})")
+            for r in b["reasons"]:
                 lines.append(f"      {r}")
-            if b.option.value in overridden:
-                lines.append(f"      {overridden_sentence(overridden[b.option.value])}")
-    if report.cautions:
+            if b["option"] in overridden:
+                lines.append(f"      {overridden_sentence(overridden[b['option']])}")
+    cautions = report.part("cautions")
+    if cautions:
         lines += ["", "CAUTIONS"]
-        for caution in report.cautions:
-            lines.append(f"  * {caution.option.value}: {caution.rationale}  ({caution.rules[-1]})")
-    key = {f.name: f.value for f in report.findings if f.subject is None}
+        for caution in cautions:
+            lines.append(
+                f"  * {caution['option']}: {caution['rationale']}  ({caution['rules'][-1]})"
+            )
+    key = {f["name"]: f["value"] for f in report.part("findings") if f.get("subject") is None}
     lines += [
         "",
         "FINDINGS",
@@ -110,24 +120,26 @@ def text(
 
 def markdown(report: Report) -> str:
     """Markdown for notes and reviews."""
-    p = report.provenance
+    p = report.part("provenance")
+    ruleset = p["ruleset"]
     out = [
         f"# Decision support report — case `{report.case_id}`",
         "",
-        f"> {report.disclaimer}",
+        f"> {report.part('disclaimer')}",
         "",
-        f"- Report `{p.report_id}`, evaluated at `{p.evaluated_at}`",
-        f"- Ruleset `{p.ruleset.id}` {p.ruleset.version} (`{p.ruleset.hash}`), "
-        f"engine {p.engine_version}",
+        f"- Report `{p['report_id']}`, evaluated at `{p['evaluated_at']}`",
+        f"- Ruleset `{ruleset['id']}` {ruleset['version']} (`{ruleset['hash']}`), "
+        f"engine {p['engine_version']}",
         "",
         *plan_markdown(report),
         "## Details",
         "",
     ]
-    if report.gates:
+    gates = report.part("gates")
+    if gates:
         out += ["## Gates", ""]
-        for g in report.gates:
-            out.append(f"- **{g.gate}** — {' '.join(g.rationale)} ({', '.join(g.rules)})")
+        for g in gates:
+            out.append(f"- **{g['gate']}** — {' '.join(g['rationale'])} ({', '.join(g['rules'])})")
         out.append("")
     out += [
         "## Recommendations",
@@ -136,38 +148,40 @@ def markdown(report: Report) -> str:
         "|---|---|---|---|---|",
     ]
     for mark, rec in numbered(report):
-        after = " (after stabilisation)" if rec.after_stabilisation else ""
+        after = " (after stabilisation)" if rec["after_stabilisation"] else ""
         out.append(
-            f"| {mark.rstrip('.')} | `{rec.option.value}`{after} | {rec.strength.value} | "
-            f"{rec.tier} | {', '.join(f'`{r}`' for r in rec.rules)} |"
+            f"| {mark.rstrip('.')} | `{rec['option']}`{after} | {rec['strength']} | "
+            f"{rec['tier']} | {', '.join(f'`{r}`' for r in rec['rules'])} |"
         )
     out.append("")
     for mark, rec in numbered(report):
         number = f"{mark} " if mark != "-" else ""
-        out += [f"### {number}`{rec.option.value}`", ""]
-        out += [f"- {r}" for r in rec.rationale]
-        out += [f"- **Caution:** {c}" for c in rec.cautions]
-        if rec.evidence:
-            out.append("- Facts: " + "; ".join(f"`{_evidence(e)}`" for e in rec.evidence))
-        out.append("- Sources: " + "; ".join(rec.citations))
+        out += [f"### {number}`{rec['option']}`", ""]
+        out += [f"- {r}" for r in rec["rationale"]]
+        out += [f"- **Caution:** {c}" for c in rec.get("cautions", [])]
+        if rec["evidence"]:
+            out.append("- Facts: " + "; ".join(f"`{_evidence(e)}`" for e in rec["evidence"]))
+        out.append("- Sources: " + "; ".join(rec["citations"]))
         out.append("")
-    if report.blocked:
+    blocked = report.part("blocked")
+    if blocked:
         out += ["## Not recommended", ""]
         overridden = _overridden(report)
-        for b in report.blocked:
-            out.append(f"- `{b.option.value}` — {' '.join(b.reasons)} ({', '.join(b.rules)})")
-            if b.option.value in overridden:
-                out.append(f"  - {overridden_sentence(overridden[b.option.value])}")
+        for b in blocked:
+            out.append(f"- `{b['option']}` — {' '.join(b['reasons'])} ({', '.join(b['rules'])})")
+            if b["option"] in overridden:
+                out.append(f"  - {overridden_sentence(overridden[b['option']])}")
         out.append("")
-    if report.cautions:
+    cautions = report.part("cautions")
+    if cautions:
         out += ["## Cautions", ""]
-        for c in report.cautions:
-            out.append(f"- `{c.option.value}` — {c.rationale} ({', '.join(c.rules)})")
+        for c in cautions:
+            out.append(f"- `{c['option']}` — {c['rationale']} ({', '.join(c['rules'])})")
         out.append("")
     out += ["## Findings", "", "| finding | value | detail |", "|---|---|---|"]
-    for f in report.findings:
-        if f.subject is None:
-            out.append(f"| {f.name} | {_value(f.value)} | {f.detail or ''} |")
+    for f in report.part("findings"):
+        if f.get("subject") is None:
+            out.append(f"| {f['name']} | {_value(f['value'])} | {f.get('detail') or ''} |")
     return "\n".join(out) + "\n"
 
 
@@ -175,52 +189,54 @@ def why_not_text(report: Report, option: str) -> str:
     """Why an option was, or was not, recommended, in a clinician's words (80 columns)."""
     name = option_label(option)
     lines: list[str] = []
-    marks = {rec.option.value: (mark, rec) for mark, rec in numbered(report)}
+    marks = {rec["option"]: (mark, rec) for mark, rec in numbered(report)}
+    plan = report.part("plan")
     if option in marks:
         mark, rec = marks[option]
         item = next(
             (i, g)
             for g in ("now", "next", "later", "throughout")
-            for i in getattr(report.plan, g)
-            if i.option.value == option
+            for i in plan[g]
+            if i["option"] == option
         )
         where = f"item {mark.rstrip('.')}" if mark != "-" else "always-on care"
         lines.append(
-            f"{name}: RECOMMENDED ({rec.strength.value}) — in the plan under "
+            f"{name}: RECOMMENDED ({rec['strength']}) — in the plan under "
             f"{item[1].upper()}, {where}"
         )
-        lines += [f"  - {r}" for r in rec.rationale]
-        lines += [f"  caution: {c}" for c in rec.cautions]
-        lines += [f"  monitor: {m}" for m in item[0].monitoring]
-        lines.append(f"  rules: {', '.join(rec.rules)}")
-        lines += [f"  fact: {_evidence(e)}" for e in rec.evidence]
+        lines += [f"  - {r}" for r in rec["rationale"]]
+        lines += [f"  caution: {c}" for c in rec.get("cautions", [])]
+        lines += [f"  monitor: {m}" for m in item[0].get("monitoring", [])]
+        lines.append(f"  rules: {', '.join(rec['rules'])}")
+        lines += [f"  fact: {_evidence(e)}" for e in rec["evidence"]]
         return _wrapped(lines)
-    entry: WhyNot | None = next((w for w in report.why_not if w.option.value == option), None)
+    entry: Json | None = next((w for w in report.part("why_not") if w["option"] == option), None)
     assert entry is not None
-    if entry.status == "blocked":
-        lines = [f"{name}: NOT RECOMMENDED — blocked by {', '.join(entry.blocked_by)}"]
-        lines += [f"  - {r}" for r in entry.reasons]
+    if entry["status"] == "blocked":
+        lines = [f"{name}: NOT RECOMMENDED — blocked by {', '.join(entry.get('blocked_by', []))}"]
+        lines += [f"  - {r}" for r in entry.get("reasons", [])]
         overridden = _overridden(report)
         if option in overridden:
             lines.append(f"  x {overridden_sentence(overridden[option])}")
         return _wrapped(lines)
-    if entry.status == "no_rule":
+    if entry["status"] == "no_rule":
         return _wrapped([f"{name}: NOT RECOMMENDED — no active rule recommends it"])
     lines = [f"{name}: NOT RECOMMENDED — none of the rules that recommend it applies"]
-    for cand in entry.candidates:
-        u = cand.unmet
+    for cand in entry.get("candidates", []):
+        u, note = cand["unmet"], cand.get("note")
         if u is None:
-            lines.append(f"  - {cand.note}  ({cand.rule})")
+            lines.append(f"  - {note}  ({cand['rule']})")
             continue
-        where = u.pointer or (f"finding {u.finding}" if u.finding else u.fact_id or "no fact")
-        seen = "not recorded" if u.missing else f"recorded: {_value(u.value)}"
-        lines.append(f"  - needs {u.condition}; {seen}  [{where}]  ({cand.rule})")
-        if cand.note:
-            lines.append(f"    {cand.note}")
-    needed = [d for d in report.plan.data_needed if any(o.value == option for o in d.affects)]
+        finding = u.get("finding")
+        where = u.get("pointer") or (f"finding {finding}" if finding else u["fact_id"] or "no fact")
+        seen = "not recorded" if u.get("missing", False) else f"recorded: {_value(u['value'])}"
+        lines.append(f"  - needs {u['condition']}; {seen}  [{where}]  ({cand['rule']})")
+        if note:
+            lines.append(f"    {note}")
+    needed = [d for d in plan["data_needed"] if option in d["affects"]]
     for d in needed:
-        at = f" [{d.pointer}]" if d.pointer else ""
-        lines.append(f"  ? data needed: {d.label}{at}")
+        at = f" [{d['pointer']}]" if d["pointer"] else ""
+        lines.append(f"  ? data needed: {d['label']}{at}")
     return _wrapped(lines)
 
 

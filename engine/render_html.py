@@ -8,11 +8,11 @@ goes through :func:`html.escape` (``_e``): a drug name cannot inject markup.
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..schemas.options import OPTION_MEANING
-from ..schemas.report import LadderStep, PlanItem, Report, WhyNot
+from ..schemas.options import OPTION_MEANING, Option
 from .render_plan import (
+    Json,
     data_needed_sentence,
     numbered,
     option_label,
@@ -21,6 +21,9 @@ from .render_plan import (
     sensitivity_sentence,
     tier_label,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schemas.report import Report
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1f24;
@@ -64,21 +67,25 @@ def _tag(strength: str, after: bool = False) -> str:
     return out
 
 
-def _items(items: list[PlanItem], start: int | None) -> str:
+def _monitoring(item: Json) -> str:
+    return "".join(f"<div class=monitor>Monitor: {_e(m)}</div>" for m in item.get("monitoring", []))
+
+
+def _items(items: list[Json], start: int | None) -> str:
     """A plan group as a list; numbered groups continue the plan's numbering from ``start``."""
     tag = "ol" if start is not None else "ul"
     lis = "".join(
-        f'<li data-option="{_e(i.option.value)}"><strong>{_e(option_label(i.option.value))}'
-        f"</strong>{_tag(i.strength.value, i.after_stabilisation)}"
-        f'<div class="reason">{_e(i.reason)}</div>'
-        f"{''.join(f'<div class=monitor>Monitor: {_e(m)}</div>' for m in i.monitoring)}</li>"
+        f'<li data-option="{_e(i["option"])}"><strong>{_e(option_label(i["option"]))}'
+        f"</strong>{_tag(i['strength'], i['after_stabilisation'])}"
+        f'<div class="reason">{_e(i["reason"])}</div>'
+        f"{_monitoring(i)}</li>"
         for i in items
     )
     first = f' start="{start}"' if start is not None and start != 1 else ""
     return f"<{tag}{first}>{lis}</{tag}>"
 
 
-def ladder_svg(steps: list[LadderStep]) -> str:
+def ladder_svg(steps: list[Json]) -> str:
     """The escalation ladder, bottom step first at the top: failed steps red, the step reached
     blue, blocked options named with their reason."""
     height = _STEP_H * len(steps) + 10
@@ -89,33 +96,33 @@ def ladder_svg(steps: list[LadderStep]) -> str:
     for i, step in enumerate(steps):
         y = 5 + i * _STEP_H
         x = 10 + i * 14
-        if step.reached:
+        if step["reached"]:
             fill, stroke, status = "#ddf4ff", "#1f6feb", "reached"
-        elif step.failed:
+        elif step["failed"]:
             fill, stroke, status = "#ffebe9", "#cf222e", "tried"
-        elif step.recommended:
+        elif step["recommended"]:
             fill, stroke, status = "#ffffff", "#8c959f", "open"
         else:
             fill, stroke, status = "#f6f8fa", "#d0d7de", "none"
         width = 340
         parts.append(
-            f'<g class="ladder-step" data-tier="{_e(step.tier)}" data-status="{status}">'
+            f'<g class="ladder-step" data-tier="{_e(step["tier"])}" data-status="{status}">'
             f'<rect x="{x}" y="{y}" width="{width}" height="{_STEP_H - 8}" rx="6" '
-            f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if step.reached else 1.5}"/>'
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if step["reached"] else 1.5}"/>'
             f'<text x="{x + 10}" y="{y + 16}" font-size="13" font-weight="600">'
-            f"{i + 1}. {_e(_capital(tier_label(step.tier)))}</text>"
+            f"{i + 1}. {_e(_capital(tier_label(step['tier'])))}</text>"
         )
-        note = "; ".join(step.failed) if step.failed else ""
-        if step.reached:
+        note = "; ".join(step["failed"]) if step["failed"] else ""
+        if step["reached"]:
             note = ("reached — " + note) if note else "reached — the next step"
         parts.append(
             f'<text x="{x + 10}" y="{y + 32}" font-size="11" fill="#424a53">{_e(note)}</text>'
         )
         blocked = "; ".join(
-            f"blocked: {option_label(b.option.value)} ({b.reasons[0] if b.reasons else ''})"
-            for b in step.blocked
+            f"blocked: {option_label(b['option'])} ({b['reasons'][0] if b['reasons'] else ''})"
+            for b in step["blocked"]
         )
-        rec = ", ".join(option_label(o.value) for o in step.recommended)
+        rec = ", ".join(option_label(o) for o in step["recommended"])
         right = x + width + 12
         room = (_SVG_W - right) // 6  # characters that fit at 11px
         if rec:
@@ -151,21 +158,22 @@ def _evidence_table(rows: list[tuple[str, object, str]]) -> str:
     return f"<table><tr><th>fact</th><th>value</th><th>from</th></tr>{body}</table>"
 
 
-def _why_not(w: WhyNot) -> str:
-    if w.status == "blocked":
-        reasons = "".join(f"<li>{_e(r)}</li>" for r in w.reasons)
-        return f"<p>Blocked by {_e(', '.join(w.blocked_by))}</p><ul>{reasons}</ul>"
-    if w.status == "no_rule":
+def _why_not(w: Json) -> str:
+    if w["status"] == "blocked":
+        reasons = "".join(f"<li>{_e(r)}</li>" for r in w.get("reasons", []))
+        return f"<p>Blocked by {_e(', '.join(w.get('blocked_by', [])))}</p><ul>{reasons}</ul>"
+    if w["status"] == "no_rule":
         return "<p>No active rule recommends it.</p>"
     lis: list[str] = []
-    for c in w.candidates:
-        if c.unmet is None:
-            lis.append(f"<li><code>{_e(c.rule)}</code>: {_e(c.note or '')}</li>")
+    for c in w.get("candidates", []):
+        unmet = c["unmet"]
+        if unmet is None:
+            lis.append(f"<li><code>{_e(c['rule'])}</code>: {_e(c.get('note') or '')}</li>")
             continue
-        seen = "not recorded" if c.unmet.missing else c.unmet.value
-        where = c.unmet.pointer or c.unmet.finding or ""
+        seen = "not recorded" if unmet.get("missing", False) else unmet["value"]
+        where = unmet.get("pointer") or unmet.get("finding") or ""
         lis.append(
-            f"<li><code>{_e(c.rule)}</code>: needs <code>{_e(c.unmet.condition)}</code>; "
+            f"<li><code>{_e(c['rule'])}</code>: needs <code>{_e(unmet['condition'])}</code>; "
             f"saw {_e(seen)} <span class=meta>{_e(where)}</span></li>"
         )
     return f"<ul>{''.join(lis)}</ul>"
@@ -173,8 +181,8 @@ def _why_not(w: WhyNot) -> str:
 
 def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str:
     """The report as one self-contained HTML page (with threshold sensitivity when given)."""
-    plan = report.plan
-    p = report.provenance
+    plan = report.part("plan")
+    p = report.part("provenance")
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -182,19 +190,19 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
         f"<title>Plan — case {_e(report.case_id)}</title>",
         f"<style>{CSS}</style></head><body><main>",
     ]
-    step = plan.next_step
+    step = plan["next_step"]
     out.append('<section class="step" id="next-step">')
     if step is not None:
         out.append(
-            f'<h1 data-option="{_e(step.option.value)}">Next step: '
-            f"{_e(option_label(step.option.value))}{_tag(step.strength.value)}</h1>"
-            f"<p>{_e(step.reason)}</p>"
+            f'<h1 data-option="{_e(step["option"])}">Next step: '
+            f"{_e(option_label(step['option']))}{_tag(step['strength'])}</h1>"
+            f"<p>{_e(step['reason'])}</p>"
         )
     else:
         out.append("<h1>Next step: none recommended</h1>")
     out.append(
         f'<p class="meta">Case <code>{_e(report.case_id)}</code> · evaluated '
-        f"{_e(p.evaluated_at)} · {_e(report.disclaimer)}</p></section>"
+        f"{_e(p['evaluated_at'])} · {_e(report.part('disclaimer'))}</p></section>"
     )
     out.append('<h2>Plan</h2><div class="groups">')
     start = 1
@@ -206,17 +214,17 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
         )
         start += len(items)
     out.append("</div>")
-    if plan.overridden:
+    if plan["overridden"]:
         out.append('<h2>Overridden</h2><ul class="warn" id="overridden">')
         out += [
-            f'<li class="over" data-option="{_e(o.option.value)}">{_e(overridden_sentence(o))}</li>'
-            for o in plan.overridden
+            f'<li class="over" data-option="{_e(o["option"])}">{_e(overridden_sentence(o))}</li>'
+            for o in plan["overridden"]
         ]
         out.append("</ul>")
-    if plan.data_needed:
+    if plan["data_needed"]:
         out.append('<h2>Data needed</h2><ul class="warn" id="data-needed">')
-        for d in plan.data_needed:
-            where = f" <code>{_e(d.pointer)}</code>" if d.pointer else ""
+        for d in plan["data_needed"]:
+            where = f" <code>{_e(d['pointer'])}</code>" if d["pointer"] else ""
             out.append(f"<li>{_e(data_needed_sentence(d))}{where}</li>")
         out.append("</ul>")
     if sensitivity is not None:
@@ -225,40 +233,46 @@ def html(report: Report, sensitivity: list[dict[str, Any]] | None = None) -> str
         if not sensitivity:
             out.append("<li>No documented alternative convention would change the plan.</li>")
         out.append("</ul>")
-    out.append(f'<h2>Escalation ladder</h2><div id="ladder">{ladder_svg(plan.ladder)}</div>')
-    if report.gates:
+    out.append(f'<h2>Escalation ladder</h2><div id="ladder">{ladder_svg(plan["ladder"])}</div>')
+    gates = report.part("gates")
+    if gates:
         out.append("<h2>Gates</h2><ul>")
         out += [
-            f"<li><strong>{_e(g.gate)}</strong> — {_e(' '.join(g.rationale))} "
-            f"<span class=meta>{_e(', '.join(g.rules))}</span></li>"
-            for g in report.gates
+            f"<li><strong>{_e(g['gate'])}</strong> — {_e(' '.join(g['rationale']))} "
+            f"<span class=meta>{_e(', '.join(g['rules']))}</span></li>"
+            for g in gates
         ]
         out.append("</ul>")
     out.append('<h2>Options in detail</h2><div id="details">')
     for mark, rec in numbered(report):
-        rows = [(e.fact, e.value, e.pointer or e.finding or "") for e in rec.evidence]
+        rows = [
+            (e["fact"], e["value"], e.get("pointer") or e.get("finding") or "")
+            for e in rec["evidence"]
+        ]
+        rationale = "".join(f"<li>{_e(r)}</li>" for r in rec["rationale"])
+        cautions = "".join(f"<li><em>Caution:</em> {_e(c)}</li>" for c in rec.get("cautions", []))
         out.append(
-            f'<details data-option="{_e(rec.option.value)}"><summary>{_e(mark)} '
-            f"{_e(option_label(rec.option.value))}{_tag(rec.strength.value)}</summary>"
-            f"<p>{_e(OPTION_MEANING[rec.option])}</p>"
-            f"<ul>{''.join(f'<li>{_e(r)}</li>' for r in rec.rationale)}"
-            f"{''.join(f'<li><em>Caution:</em> {_e(c)}</li>' for c in rec.cautions)}</ul>"
-            f"<p class=meta>Rules: {_e(', '.join(rec.rules))}</p>"
+            f'<details data-option="{_e(rec["option"])}"><summary>{_e(mark)} '
+            f"{_e(option_label(rec['option']))}{_tag(rec['strength'])}</summary>"
+            f"<p>{_e(OPTION_MEANING[Option(rec['option'])])}</p>"
+            f"<ul>{rationale}{cautions}</ul>"
+            f"<p class=meta>Rules: {_e(', '.join(rec['rules']))}</p>"
             f"{_evidence_table(rows)}"
-            f"<p class=meta>Sources: {_e('; '.join(rec.citations))}</p></details>"
+            f"<p class=meta>Sources: {_e('; '.join(rec['citations']))}</p></details>"
         )
     out.append('</div><h2>Why not</h2><div id="why-not">')
-    for w in report.why_not:
+    for w in report.part("why_not"):
         out.append(
-            f'<details data-option="{_e(w.option.value)}"><summary>'
-            f"{_e(option_label(w.option.value))} — {_e(w.status.replace('_', ' '))}</summary>"
+            f'<details data-option="{_e(w["option"])}"><summary>'
+            f"{_e(option_label(w['option']))} — {_e(w['status'].replace('_', ' '))}</summary>"
             f"{_why_not(w)}</details>"
         )
-    settings = ", ".join(f"{k} = {v}" for k, v in sorted(p.settings.items()))
+    settings = ", ".join(f"{k} = {v}" for k, v in sorted(p["settings"].items()))
+    ruleset = p["ruleset"]
     out.append(
-        f'</div><h2>Provenance</h2><p class="meta">Report <code>{_e(p.report_id)}</code>; '
-        f"ruleset {_e(p.ruleset.id)} {_e(p.ruleset.version)} <code>{_e(p.ruleset.hash)}</code>;"
-        f" engine {_e(p.engine_version)}; settings in force: {_e(settings)}</p>"
+        f'</div><h2>Provenance</h2><p class="meta">Report <code>{_e(p["report_id"])}</code>; '
+        f"ruleset {_e(ruleset['id'])} {_e(ruleset['version'])} <code>{_e(ruleset['hash'])}</code>;"
+        f" engine {_e(p['engine_version'])}; settings in force: {_e(settings)}</p>"
         "</main></body></html>"
     )
     return "\n".join(out) + "\n"

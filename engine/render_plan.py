@@ -1,5 +1,8 @@
 """The plan in words: shared by the text, Markdown and HTML renderings.
 
+Renderings read the report as plain data (:meth:`Report.part`): rendering never builds the
+Pydantic document (:mod:`trd_cds.schemas.report_document`) nor the explanations it does not show.
+
 Plain language for a clinician: option names as words ("TMS", "Diagnostic and adherence
 review"), strengths as "offer"/"consider", overridden indications as one sentence with what to
 do. Text output is wrapped to 80 columns (:func:`wrap`).
@@ -9,9 +12,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..schemas.report import DataNeeded, Overridden, Plan, PlanItem, Recommendation, Report
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schemas.report import Report
 
 WIDTH = 80
 Json = dict[str, Any]
@@ -35,16 +39,16 @@ def option_label(code: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def plan_groups(plan: Plan) -> Iterator[tuple[str, str, str, list[PlanItem]]]:
+def plan_groups(plan: Json) -> Iterator[tuple[str, str, str, list[Json]]]:
     """The plan's non-empty groups in reading order: (group, title, meaning, items); the
     meaning of ``next`` names the ladder step reached."""
     for group in ("now", "next", "later", "throughout"):
-        items: list[PlanItem] = getattr(plan, group)
+        items: list[Json] = plan[group]
         if not items:
             continue
         title, meaning = GROUP_TITLES[group]
-        if group == "next" and plan.reached:
-            meaning = f"the ladder has reached {tier_label(plan.reached)}"
+        if group == "next" and plan["reached"]:
+            meaning = f"the ladder has reached {tier_label(plan['reached'])}"
         yield group, title, meaning, items
 
 
@@ -53,34 +57,35 @@ def tier_label(tier: str | None) -> str:
     return " ".join(w.upper() if w in _ACRONYMS else w for w in (tier or "").split("_"))
 
 
-def numbered(report: Report) -> list[tuple[str, Recommendation]]:
+def numbered(report: Report) -> list[tuple[str, Json]]:
     """The recommendations in plan order with the plan's numbers (``-`` for always-on care),
     so the details below a plan use the same numbers as the plan."""
-    recs = {r.option: r for r in report.recommendations}
-    out: list[tuple[str, Recommendation]] = []
+    recs = {r["option"]: r for r in report.part("recommendations")}
+    plan = report.part("plan")
+    out: list[tuple[str, Json]] = []
     n = 0
     for group in ("now", "next", "later", "throughout"):
-        for item in getattr(report.plan, group):
+        for item in plan[group]:
             if group == "throughout":
-                out.append(("-", recs[item.option]))
+                out.append(("-", recs[item["option"]]))
             else:
                 n += 1
-                out.append((f"{n}.", recs[item.option]))
+                out.append((f"{n}.", recs[item["option"]]))
     return out
 
 
-def overridden_sentence(o: Overridden) -> str:
+def overridden_sentence(o: Json) -> str:
     """``ECT indicated (reason) — declined: record capacity, explore the reasons, revisit``."""
-    why = (o.indication[0] if o.indication else "").rstrip(".")
-    indicated = f"{option_label(o.option.value)} indicated" + (f" ({why})" if why else "")
-    return f"{indicated} — {o.advice}"
+    why = (o["indication"][0] if o["indication"] else "").rstrip(".")
+    indicated = f"{option_label(o['option'])} indicated" + (f" ({why})" if why else "")
+    return f"{indicated} — {o['advice']}"
 
 
-def data_needed_sentence(d: DataNeeded) -> str:
-    affects = ", ".join(option_label(o.value) for o in d.affects)
-    parts = [d.label]
-    if d.gates:
-        parts.append("could raise: " + ", ".join(tier_label(g) for g in d.gates))
+def data_needed_sentence(d: Json) -> str:
+    affects = ", ".join(option_label(o) for o in d["affects"])
+    parts = [d["label"]]
+    if d["gates"]:
+        parts.append("could raise: " + ", ".join(tier_label(g) for g in d["gates"]))
     if affects:
         parts.append("could change: " + affects)
     return "; ".join(parts)
@@ -109,26 +114,26 @@ def wrap(line: str, width: int = WIDTH) -> list[str]:
     )
 
 
-def _item_line(n: int | None, item: PlanItem) -> list[str]:
+def _item_line(n: int | None, item: Json) -> list[str]:
     mark = f"{n}." if n is not None else "-"
-    flag = ", after stabilisation" if item.after_stabilisation else ""
+    flag = ", after stabilisation" if item["after_stabilisation"] else ""
     return [
-        f"  {mark} {option_label(item.option.value)} ({item.strength.value}{flag})",
-        f"     {item.reason}",
-        *(f"     monitor: {m}" for m in item.monitoring),
+        f"  {mark} {option_label(item['option'])} ({item['strength']}{flag})",
+        f"     {item['reason']}",
+        *(f"     monitor: {m}" for m in item.get("monitoring", [])),
     ]
 
 
 def plan_text(report: Report, sensitivity: list[Json] | None = None) -> list[str]:
     """The plan as text lines (not yet wrapped); ``sensitivity`` from
     :class:`trd_cds.engine.sensitivity.Sensitivity`, when asked for."""
-    plan: Plan = report.plan
+    plan: Json = report.part("plan")
     lines: list[str] = []
-    step = plan.next_step
+    step = plan["next_step"]
     if step is not None:
         lines += [
-            f"NEXT STEP: {option_label(step.option.value)} ({step.strength.value})",
-            f"  {step.reason}",
+            f"NEXT STEP: {option_label(step['option'])} ({step['strength']})",
+            f"  {step['reason']}",
             "",
         ]
     n = 0
@@ -141,17 +146,17 @@ def plan_text(report: Report, sensitivity: list[Json] | None = None) -> list[str
                 n += 1
                 lines += _item_line(n, item)
         lines.append("")
-    if plan.overridden:
+    if plan["overridden"]:
         lines.append("OVERRIDDEN — indicated but not recommended")
-        lines += [f"  x {overridden_sentence(o)}" for o in plan.overridden]
+        lines += [f"  x {overridden_sentence(o)}" for o in plan["overridden"]]
         lines.append("")
-    if plan.data_needed:
+    if plan["data_needed"]:
         lines.append("DATA NEEDED — not recorded, would change the advice")
-        for d in plan.data_needed:
-            where = f" [{d.pointer}]" if d.pointer else ""
+        for d in plan["data_needed"]:
+            where = f" [{d['pointer']}]" if d["pointer"] else ""
             lines.append(f"  ? {data_needed_sentence(d)}{where}")
         lines.append("")
-    settings = report.provenance.settings
+    settings = report.part("provenance")["settings"]
     lines.append(
         "SETTINGS IN FORCE: " + ", ".join(f"{k} {_setting(v)}" for k, v in sorted(settings.items()))
     )
@@ -189,41 +194,41 @@ def _md(text: str) -> str:
 
 def plan_markdown(report: Report) -> list[str]:
     """The plan as Markdown lines."""
-    plan = report.plan
+    plan = report.part("plan")
     out: list[str] = []
-    step = plan.next_step
+    step = plan["next_step"]
     if step is not None:
         out += [
-            f"## Next step: {option_label(step.option.value)} ({step.strength.value})",
+            f"## Next step: {option_label(step['option'])} ({step['strength']})",
             "",
-            _md(step.reason),
+            _md(step["reason"]),
             "",
         ]
     for group, title, meaning, items in plan_groups(plan):
         out += [f"### {title.capitalize()} — {meaning}", ""]
         for item in items:
             bullet = "-" if group == "throughout" else "1."
-            flag = ", after stabilisation" if item.after_stabilisation else ""
+            flag = ", after stabilisation" if item["after_stabilisation"] else ""
             out.append(
-                f"{bullet} **{option_label(item.option.value)}** ({item.strength.value}{flag}) — "
-                f"{_md(item.reason)} ({', '.join(f'`{r}`' for r in item.rules)})"
+                f"{bullet} **{option_label(item['option'])}** ({item['strength']}{flag}) — "
+                f"{_md(item['reason'])} ({', '.join(f'`{r}`' for r in item['rules'])})"
             )
-            out += [f"   - *Monitor:* {_md(m)}" for m in item.monitoring]
+            out += [f"   - *Monitor:* {_md(m)}" for m in item.get("monitoring", [])]
         out.append("")
-    if plan.overridden:
+    if plan["overridden"]:
         out += ["### Overridden — indicated but not recommended", ""]
         out += [
-            f"- {_md(overridden_sentence(o))} ({', '.join(f'`{r}`' for r in o.blocked_by)})"
-            for o in plan.overridden
+            f"- {_md(overridden_sentence(o))} ({', '.join(f'`{r}`' for r in o['blocked_by'])})"
+            for o in plan["overridden"]
         ]
         out.append("")
-    if plan.data_needed:
+    if plan["data_needed"]:
         out += ["### Data needed", ""]
-        for d in plan.data_needed:
-            where = f" `{d.pointer}`" if d.pointer else ""
+        for d in plan["data_needed"]:
+            where = f" `{d['pointer']}`" if d["pointer"] else ""
             out.append(f"- {_md(data_needed_sentence(d))}{where}")
         out.append("")
-    settings = report.provenance.settings
+    settings = report.part("provenance")["settings"]
     out += [
         "Settings in force: "
         + ", ".join(f"`{k}` {_md(_setting(v))}" for k, v in sorted(settings.items())),

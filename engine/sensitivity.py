@@ -69,7 +69,7 @@ _FINDINGS = {
 def _key_findings(report: Report) -> dict[str, Any]:
     return {
         f["name"]: f["value"]
-        for f in report.to_dict()["findings"]
+        for f in report.part("findings")
         if f["subject"] is None and f["name"] in _FINDINGS
     }
 
@@ -81,16 +81,16 @@ def differences(base: Report, other: Report) -> list[str]:
     for name, (yes, no) in _FINDINGS.items():
         if name in before and name in after and before[name] != after[name]:
             out.append(yes if after[name] else no)
-    recs_before = [r["option"] for r in base.to_dict()["recommendations"]]
-    recs_after = [r["option"] for r in other.to_dict()["recommendations"]]
+    recs_before = [r["option"] for r in base.part("recommendations")]
+    recs_after = [r["option"] for r in other.part("recommendations")]
     removed = [o for o in recs_before if o not in recs_after]
     added = [o for o in recs_after if o not in recs_before]
     if removed:
         out.append(", ".join(option_label(o) for o in removed) + " would not be recommended")
     if added:
         out.append(", ".join(option_label(o) for o in added) + " would be recommended")
-    step_before = base.to_dict()["plan"]["next_step"]
-    step_after = other.to_dict()["plan"]["next_step"]
+    step_before = base.part("plan")["next_step"]
+    step_after = other.part("plan")["next_step"]
     if (step_before or {}).get("option") != (step_after or {}).get("option"):
         out.append(
             "the next step would be "

@@ -15,21 +15,37 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ..schemas.canonical import canonical_json, sha256
 from ..schemas.errors import LintProblem, RuleDefinitionError, RuleLintError
 from ..schemas.rule import ActionKind, Rule, RulesetHeader, RuleStatus
 from .conditions import Condition, compile_condition
-from .lint import Locator, RuleEntry, RuleLinter
+
+if TYPE_CHECKING:  # pragma: no cover
+    import yaml
+
+    from .lint import Locator, RuleEntry
+
+# PyYAML, the linter (and through it Lark) are imported only when rule files are read: an
+# engine built from a cached ruleset (``rules/cache.py``) never needs them.
 
 HEADER_FILE = "ruleset.yaml"
 
-#: libyaml's loader when PyYAML was built with it (6x faster; same data), else pure Python.
-SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _safe_loader() -> Any:
+    """libyaml's loader when PyYAML was built with it (6x faster; same data), else pure Python."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def __getattr__(name: str) -> Any:
+    """``SafeLoader`` (:func:`_safe_loader`), resolved on first use: importing this module
+    does not load PyYAML."""
+    if name == "SafeLoader":
+        return _safe_loader()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,8 @@ def _scalar_position(text: str, node: yaml.ScalarNode, offset: int | None) -> tu
 
 def _when_locator(text: str, rule: yaml.Node) -> Locator | None:
     """Where each pattern of a rule's ``when`` is written (``None`` if it is not a list)."""
+    import yaml
+
     if not isinstance(rule, yaml.MappingNode):
         return None
     when = next((v for k, v in rule.value if k.value == "when"), None)
@@ -159,15 +177,24 @@ def _when_locator(text: str, rule: yaml.Node) -> Locator | None:
     return locate
 
 
-def _rule_nodes(text: str) -> list[yaml.Node]:
-    """The YAML node of each item of the top-level ``rules`` list (for positions)."""
-    node = yaml.compose(text, Loader=SafeLoader)
+def _parse(text: str) -> tuple[Any, list[yaml.Node]]:
+    """The data of a rule file and the YAML node of each item of its top-level ``rules`` list
+    (for positions), from one parse: the data is constructed from the composed nodes, as
+    ``yaml.load`` does."""
+    import yaml
+
+    loader = _safe_loader()(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
     if not isinstance(node, yaml.MappingNode):
-        return []
+        return data, []
     for key, value in node.value:
         if key.value == "rules" and isinstance(value, yaml.SequenceNode):
-            return list(value.value)
-    return []
+            return data, list(value.value)
+    return data, []
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -176,13 +203,16 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
     """Parse and validate the files of a rules folder (no linting yet)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from .lint import RuleEntry
+
     header_path = directory / HEADER_FILE
     if not header_path.is_file():
         raise RuleDefinitionError(f"{header_path}: missing ruleset header", file=HEADER_FILE)
     try:
-        header = RulesetHeader.model_validate(
-            yaml.load(header_path.read_text("utf-8"), Loader=SafeLoader)
-        )
+        header = RulesetHeader.model_validate(_parse(header_path.read_text("utf-8"))[0])
     except yaml.YAMLError as exc:
         raise _yaml_error(header_path, exc) from exc
     except ValidationError as exc:
@@ -198,8 +228,7 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
             continue
         text = path.read_text("utf-8")
         try:
-            data = yaml.load(text, Loader=SafeLoader)
-            nodes = _rule_nodes(text)
+            data, nodes = _parse(text)
         except yaml.YAMLError as exc:
             raise _yaml_error(path, exc) from exc
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
@@ -247,6 +276,8 @@ def lint_rules(
     directory: Path | None = None,
 ) -> tuple[RulesetHeader | None, list[RuleEntry], list[LintProblem]]:
     """Every problem in a rules folder, errors and warnings, without raising for lint errors."""
+    from .lint import RuleLinter
+
     directory = directory or bundled_rules_dir()
     try:
         header, rules = read_rule_files(directory)
@@ -257,12 +288,29 @@ def lint_rules(
     return header, rules, linter.problems
 
 
-def load_ruleset(directory: str | Path | None = None) -> Ruleset:
+def load_ruleset(
+    directory: str | Path | None = None, *, cache_dir: str | Path | None = None
+) -> Ruleset:
     """Load, validate and lint a rules folder (default: the bundled rules).
 
     Raises :class:`RuleLintError` listing every problem when any rule is unusable.
+
+    ``cache_dir``: keep the loaded ruleset in this folder and reuse it while the rule files
+    and the rule language are unchanged (:mod:`trd_cds.rules.cache`; the command line passes
+    :func:`~trd_cds.rules.cache.cache_dir_from_env`). The result is the same either way.
     """
     folder = Path(directory) if directory is not None else bundled_rules_dir()
+    if cache_dir is not None:
+        from .cache import load_cached
+
+        return load_cached(folder, Path(cache_dir), _build)
+    return _build(folder)
+
+
+def _build(folder: Path) -> Ruleset:
+    """Read, validate, lint, compile and hash the rules of ``folder`` (no cache)."""
+    from .lint import RuleLinter
+
     header, rules = read_rule_files(folder)
     linter = RuleLinter()
     conditions = linter.check(rules)

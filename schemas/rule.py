@@ -38,7 +38,7 @@ _SEED_REF = re.compile(r"^L(\d+)(?:[-–]L?(\d+))?$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RuleStatus(str, Enum):

@@ -45,6 +45,16 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text("utf-8"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ruleset_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The CLI's ruleset cache (``TRD_CDS_CACHE_DIR``) in a folder of this test session, for
+    in-process commands and subprocesses alike: tests never touch the user's own cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRD_CDS_CACHE_DIR", str(tmp_path_factory.mktemp("ruleset-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine()

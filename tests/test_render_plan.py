@@ -172,3 +172,15 @@ def test_explain_speaks_plain_language(engine: Engine) -> None:
     assert tms.startswith("TMS: RECOMMENDED (offer) — in the plan under NEXT, item 6")
     assert all(len(line) <= 80 for text_ in (dbt, tms) for line in text_.splitlines())
     assert "Maudsley resistance stage" in text(report)
+
+
+def test_rendering_reads_plain_data_only(engine: Engine) -> None:
+    """Text and Markdown build neither the Pydantic document nor the explanations (they do
+    not show them), and give the same text as before either was computed."""
+    case = load_yaml(EXAMPLES / "01_trd_medication_and_therapy_failed.yaml")
+    report = engine.evaluate(case, at=AT)
+    first_text, first_md = text(report), markdown(report)
+    assert report._document is None and report._explain is not None
+    report.document  # noqa: B018 - now materialise both
+    assert report._explain is None
+    assert (text(report), markdown(report)) == (first_text, first_md)

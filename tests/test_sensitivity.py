@@ -7,7 +7,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from tests.conftest import AT, EXAMPLES, load_yaml
-from trd_cds import Engine
+from trd_cds import Engine, Report
 from trd_cds.cli import main
 from trd_cds.engine.render import text
 from trd_cds.engine.render_html import html
@@ -99,3 +99,41 @@ def test_renderings_and_cli(engine: Engine, tmp_path: Any) -> None:
     off = runner.invoke(main, ["evaluate", str(path), "--at", AT.isoformat(), "--no-sensitivity"])
     assert off.exit_code == 0 and "SENSITIVITY" not in off.output
     assert "SETTINGS IN FORCE" in off.output  # the settings are always shown
+
+
+def test_the_check_leaves_the_alternatives_explanations_uncomputed(
+    engine: Engine, monkeypatch: Any
+) -> None:
+    """Comparing plans reads the decision only: the alternatives' trace and why-not (most of
+    a report's cost) are never built, yet the differences are the same as from whole reports."""
+    import trd_cds.engine.sensitivity as sensitivity
+
+    seen: list[Report] = []
+    real = sensitivity.differences
+
+    def spy(base: Report, other: Report) -> list[str]:
+        seen.append(other)
+        return real(base, other)
+
+    monkeypatch.setattr(sensitivity, "differences", spy)
+    case = _borderline()
+    report = engine.evaluate(case, at=AT)
+    found = Sensitivity(engine).check(case, AT, report)
+    assert seen and found
+    assert all(other._explain is not None for other in seen)  # still pending
+    again = [real(report, Report(other.to_dict())) for other in seen]  # materialised
+    assert [d for d in again if d] == [e["differences"] for e in found]
+
+
+def test_a_report_part_computes_explanations_only_when_asked() -> None:
+    calls: list[int] = []
+
+    def explain() -> dict[str, Any]:
+        calls.append(1)
+        return {"trace": ["t"], "why_not": ["w"]}
+
+    report = Report({"findings": ["f"], "plan": {"next_step": None}}, explain)
+    assert report.part("findings") == ["f"] and report.part("plan") == {"next_step": None}
+    assert calls == []
+    assert report.part("trace") == ["t"] and calls == [1]
+    assert report.part("why_not") == ["w"] and calls == [1]

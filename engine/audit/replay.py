@@ -20,7 +20,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ...schemas.errors import TrdCdsError
-from ...schemas.report import Provenance, Report
+from ...schemas.report import Report
+from ...schemas.report_document import Provenance
 from ..core import Engine
 from .record import AuditRecord
 
