@@ -52,6 +52,33 @@ def case_input_hash(case: Case) -> str:
         return sha256(canonical_json(json.loads(text)))
 
 
+def report_findings(assessment: Assessment, outcome: Outcome) -> list[dict[str, Any]]:
+    """The report's findings: the assessments', then those derived by rules."""
+    findings: list[dict[str, Any]] = [
+        {
+            "name": f.name,
+            "value": f.value,
+            "subject": f.subject,
+            "detail": f.detail,
+            "inputs": [{"pointer": p, "value": v} for p, v in f.inputs],
+            "rules": [],
+        }
+        for f in assessment.findings
+    ]
+    for name, rules in sorted(outcome.derived_by.items()):
+        findings.append(
+            {
+                "name": name,
+                "value": True,
+                "subject": None,
+                "detail": "derived by rules",
+                "inputs": [],
+                "rules": rules,
+            }
+        )
+    return findings
+
+
 def engine_version() -> str:
     try:
         return metadata.version("trd-cds")
@@ -122,15 +149,8 @@ class Engine:
         where the value came from; every evidence pointer in the report is rewritten through
         it, and the map is recorded in ``provenance.input_sources`` (so a replay reproduces it).
         """
-        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-            raise UsageError("evaluate(at=...) needs a timezone-aware datetime")
-        model = parse_case(case)
-        assessment = assess(model, at.date(), self.settings)
-        factset = build_facts(model, assessment)
-        firings, derived = self._host.run(factset.facts, model.case_id)
+        model, assessment, outcome, ctx = self._decide(case, at)
         try:
-            ctx = Context(self._index, factset, derived, firings)
-            outcome = apply(ctx)
             data = self._decision(model, at, assessment, outcome, ctx, sources)
         except TrdCdsError:
             raise
@@ -158,6 +178,28 @@ class Engine:
             data["provenance"]["input_sources"] = dict(sorted(sources.items()))
         return Report(data, explain)
 
+    def _decide(
+        self, case: Case | Mapping[str, Any], at: datetime
+    ) -> tuple[Case, Assessment, Outcome, Context]:
+        """The pipeline up to the conflict policy: validated case, assessments, outcome and
+        the evaluation context (what :meth:`evaluate` builds its report from, and what
+        threshold sensitivity compares without building a plan)."""
+        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+            raise UsageError("evaluate(at=...) needs a timezone-aware datetime")
+        model = parse_case(case)
+        assessment = assess(model, at.date(), self.settings)
+        factset = build_facts(model, assessment)
+        firings, derived = self._host.run(factset.facts, model.case_id)
+        try:
+            ctx = Context(self._index, factset, derived, firings)
+            return model, assessment, apply(ctx), ctx
+        except TrdCdsError:
+            raise
+        except Exception as exc:  # a bug in the policy must still name the case
+            raise EvaluationError(
+                f"building the report failed: {type(exc).__name__}: {exc}", case_id=model.case_id
+            ) from exc
+
     # ------------------------------------------------------------------ report
 
     def _decision(
@@ -169,28 +211,7 @@ class Engine:
         ctx: Context,
         sources: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        findings: list[dict[str, Any]] = [
-            {
-                "name": f.name,
-                "value": f.value,
-                "subject": f.subject,
-                "detail": f.detail,
-                "inputs": [{"pointer": p, "value": v} for p, v in f.inputs],
-                "rules": [],
-            }
-            for f in assessment.findings
-        ]
-        for name, rules in sorted(outcome.derived_by.items()):
-            findings.append(
-                {
-                    "name": name,
-                    "value": True,
-                    "subject": None,
-                    "detail": "derived by rules",
-                    "inputs": [],
-                    "rules": rules,
-                }
-            )
+        findings = report_findings(assessment, outcome)
         input_hash = case_input_hash(case)
         evaluated_at = at.isoformat()
         identity: list[Any] = [

@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..schemas.case import Case
 from ..schemas.report import Report
 from ..schemas.settings import Settings
-from .core import Engine
+from .core import Engine, report_findings
+from .plan import groups, next_step
 from .render_plan import option_label
 
 Json = dict[str, Any]
@@ -66,35 +67,63 @@ _FINDINGS = {
 }
 
 
-def _key_findings(report: Report) -> dict[str, Any]:
-    return {
-        f["name"]: f["value"]
-        for f in report.part("findings")
-        if f["subject"] is None and f["name"] in _FINDINGS
-    }
+class Summary(NamedTuple):
+    """What a difference is read from: the key findings, the options in order, the next step."""
+
+    findings: dict[str, Any]
+    options: list[str]
+    next_step: str | None
 
 
-def differences(base: Report, other: Report) -> list[str]:
+def _summary(findings: list[Json], recommendations: list[Json], step: Json | None) -> Summary:
+    return Summary(
+        {
+            f["name"]: f["value"]
+            for f in findings
+            if f["subject"] is None and f["name"] in _FINDINGS
+        },
+        [r["option"] for r in recommendations],
+        step["option"] if step else None,
+    )
+
+
+def summary(report: Report) -> Summary:
+    """A report's summary (its plain data: no explanation is computed)."""
+    return _summary(
+        report.part("findings"), report.part("recommendations"), report.part("plan")["next_step"]
+    )
+
+
+def decide(engine: Engine, case: Case | dict[str, Any], at: datetime) -> Summary:
+    """The summary of the report ``engine`` would give, without building the report: the
+    decision and the plan's next step, no data-needed list, ladder or explanations."""
+    _, assessment, outcome, _ = engine._decide(case, at)
+    grouped, _ = groups(outcome.recommendations)
+    return _summary(
+        report_findings(assessment, outcome), outcome.recommendations, next_step(grouped)
+    )
+
+
+def differences(base: Report | Summary, other: Report | Summary) -> list[str]:
     """How ``other``'s plan differs from ``base``'s, in words (empty when it does not)."""
+    before = base if isinstance(base, Summary) else summary(base)
+    after = other if isinstance(other, Summary) else summary(other)
     out: list[str] = []
-    before, after = _key_findings(base), _key_findings(other)
     for name, (yes, no) in _FINDINGS.items():
-        if name in before and name in after and before[name] != after[name]:
-            out.append(yes if after[name] else no)
-    recs_before = [r["option"] for r in base.part("recommendations")]
-    recs_after = [r["option"] for r in other.part("recommendations")]
-    removed = [o for o in recs_before if o not in recs_after]
-    added = [o for o in recs_after if o not in recs_before]
+        if name not in before.findings or name not in after.findings:
+            continue
+        if before.findings[name] != after.findings[name]:
+            out.append(yes if after.findings[name] else no)
+    removed = [o for o in before.options if o not in after.options]
+    added = [o for o in after.options if o not in before.options]
     if removed:
         out.append(", ".join(option_label(o) for o in removed) + " would not be recommended")
     if added:
         out.append(", ".join(option_label(o) for o in added) + " would be recommended")
-    step_before = base.part("plan")["next_step"]
-    step_after = other.part("plan")["next_step"]
-    if (step_before or {}).get("option") != (step_after or {}).get("option"):
+    if before.next_step != after.next_step:
         out.append(
             "the next step would be "
-            + (option_label(step_after["option"]) if step_after else "none")
+            + (option_label(after.next_step) if after.next_step else "none")
         )
     return out
 
@@ -127,9 +156,9 @@ class Sensitivity:
     def check(self, case: Case | dict[str, Any], at: datetime, report: Report) -> list[Json]:
         """Each alternative under which the plan would differ, with the differences."""
         out: list[Json] = []
+        base = summary(report)
         for alt in self.alternatives:
-            other = self._engine(alt).evaluate(case, at=at)
-            diff = differences(report, other)
+            diff = differences(base, decide(self._engine(alt), case, at))
             if diff:
                 out.append(
                     {

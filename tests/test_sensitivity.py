@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import AT, EXAMPLES, load_yaml
+from tests.strategies import case_dicts
 from trd_cds import Engine, Report
 from trd_cds.cli import main
 from trd_cds.engine.render import text
 from trd_cds.engine.render_html import html
 from trd_cds.engine.render_plan import sensitivity_sentence
-from trd_cds.engine.sensitivity import Sensitivity
+from trd_cds.engine.sensitivity import Sensitivity, decide, differences, summary
 from trd_cds.schemas.settings import Settings
 
 
@@ -101,28 +103,29 @@ def test_renderings_and_cli(engine: Engine, tmp_path: Any) -> None:
     assert "SETTINGS IN FORCE" in off.output  # the settings are always shown
 
 
-def test_the_check_leaves_the_alternatives_explanations_uncomputed(
-    engine: Engine, monkeypatch: Any
-) -> None:
-    """Comparing plans reads the decision only: the alternatives' trace and why-not (most of
-    a report's cost) are never built, yet the differences are the same as from whole reports."""
-    import trd_cds.engine.sensitivity as sensitivity
-
-    seen: list[Report] = []
-    real = sensitivity.differences
-
-    def spy(base: Report, other: Report) -> list[str]:
-        seen.append(other)
-        return real(base, other)
-
-    monkeypatch.setattr(sensitivity, "differences", spy)
+def test_the_check_compares_decisions_without_building_reports(engine: Engine) -> None:
+    """The alternatives are compared from the decision alone (no data-needed list, ladder or
+    explanations: most of a report's cost), yet the differences are those of whole reports."""
     case = _borderline()
     report = engine.evaluate(case, at=AT)
-    found = Sensitivity(engine).check(case, AT, report)
-    assert seen and found
-    assert all(other._explain is not None for other in seen)  # still pending
-    again = [real(report, Report(other.to_dict())) for other in seen]  # materialised
-    assert [d for d in again if d] == [e["differences"] for e in found]
+    check = Sensitivity(engine)
+    found = check.check(case, AT, report)
+    assert found
+    expected = []
+    for alt in check.alternatives:
+        alternative = check._engine(alt)
+        other = alternative.evaluate(case, at=AT)
+        assert decide(alternative, case, AT) == summary(other)
+        diff = differences(report, other)
+        if diff:
+            expected.append(diff)
+    assert expected == [e["differences"] for e in found]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=case_dicts())
+def test_a_decision_summary_is_the_reports(engine: Engine, case: Any) -> None:
+    assert decide(engine, case, AT) == summary(engine.evaluate(case, at=AT))
 
 
 def test_a_report_part_computes_explanations_only_when_asked() -> None:
