@@ -8,9 +8,10 @@ Nothing is global: two engines share nothing, and an engine may be shared by thr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +51,19 @@ def case_input_hash(case: Case) -> str:
         return sha256_bytes(orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS))
     except orjson.JSONDecodeError:  # an integer beyond 64 bits: the standard library's form
         return sha256(canonical_json(json.loads(text)))
+
+
+@contextlib.contextmanager
+def _naming(case_id: str, what: str) -> Iterator[None]:
+    """A bug while ``what`` still names the case (our own errors pass as they are)."""
+    try:
+        yield
+    except TrdCdsError:
+        raise
+    except Exception as exc:
+        raise EvaluationError(
+            f"{what} failed: {type(exc).__name__}: {exc}", case_id=case_id
+        ) from exc
 
 
 def report_findings(assessment: Assessment, outcome: Outcome) -> list[dict[str, Any]]:
@@ -150,26 +164,15 @@ class Engine:
         it, and the map is recorded in ``provenance.input_sources`` (so a replay reproduces it).
         """
         model, assessment, outcome, ctx = self._decide(case, at)
-        try:
+        with _naming(model.case_id, "building the report"):
             data = self._decision(model, at, assessment, outcome, ctx, sources)
-        except TrdCdsError:
-            raise
-        except Exception as exc:  # a bug in report building must still name the case
-            raise EvaluationError(
-                f"building the report failed: {type(exc).__name__}: {exc}", case_id=model.case_id
-            ) from exc
 
         def explain() -> dict[str, Any]:
-            try:
+            with _naming(model.case_id, "building the explanation"):
                 parts = {
                     "trace": ctx.trace(),
                     "why_not": ctx.why_not(outcome.recommended(), outcome.blocked_map),
                 }
-            except Exception as exc:
-                raise EvaluationError(
-                    f"building the explanation failed: {type(exc).__name__}: {exc}",
-                    case_id=model.case_id,
-                ) from exc
             assert tuple(parts) == LAZY_PARTS
             return parts if not sources else rewrite_pointers(parts, sources)
 
@@ -190,15 +193,9 @@ class Engine:
         assessment = assess(model, at.date(), self.settings)
         factset = build_facts(model, assessment)
         firings, derived = self._host.run(factset.facts, model.case_id)
-        try:
+        with _naming(model.case_id, "building the report"):
             ctx = Context(self._index, factset, derived, firings)
             return model, assessment, apply(ctx), ctx
-        except TrdCdsError:
-            raise
-        except Exception as exc:  # a bug in the policy must still name the case
-            raise EvaluationError(
-                f"building the report failed: {type(exc).__name__}: {exc}", case_id=model.case_id
-            ) from exc
 
     # ------------------------------------------------------------------ report
 
