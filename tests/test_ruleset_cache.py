@@ -433,3 +433,70 @@ def test_the_key_covers_every_module_a_cold_load_imports() -> None:
         if module.startswith("_cython") or module == "cython_runtime":  # PyYAML's C loader
             continue
         assert imports.get(module) in keyed, module
+
+
+def test_the_cli_reads_a_hit_without_loading_rule_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trd_cds.rules import loader
+
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format", "json"]
+    env = {"TRD_CDS_CACHE_DIR": str(tmp_path / "cache")}
+    miss = _cli(args, env)
+    monkeypatch.setattr(loader, "_build", _fail_build)
+    hit = _cli(args, env)
+    assert hit.exit_code == 0 and hit.output == miss.output
+    with pytest.raises(AssertionError, match="the cache should have answered"):
+        _cli([*args, "--no-cache"], env)
+
+
+def test_an_unusable_cache_folder_never_fails_the_cli(tmp_path: Path) -> None:
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format", "json"]
+    expected = _cli(args, {"TRD_CDS_CACHE_DIR": "off"}).output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    for folder in (blocker, blocker / "cache", shared):
+        done = _cli(args, {"TRD_CDS_CACHE_DIR": str(folder)})
+        assert (done.exit_code, done.output) == (0, expected), folder
+    assert _entries(shared) == []
+
+
+_HAMMER = """
+import sys
+from pathlib import Path
+from trd_cds import load_ruleset
+from trd_cds.rules import bundled_rules_dir, cache
+
+folder, role = Path(sys.argv[1]), sys.argv[2]
+key = cache.cache_key(bundled_rules_dir())
+name = cache._entry_name(key)
+ruleset = load_ruleset()
+fd = cache._open_folder(folder, create=False)
+assert fd is not None
+while not (folder.parent / "go").exists():
+    pass
+for _ in range(40 if role == "write" else 150):
+    if role == "write":
+        cache._write(fd, name, key, ruleset)
+        cache._prune(fd, keep=name)
+    else:
+        assert cache._read(fd, name, key) is not None, "a reader saw no whole entry"
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_writers_never_leave_a_torn_entry(tmp_path: Path) -> None:
+    """Three processes rewrite the entry while a fourth reads it: every read is whole."""
+    cache = tmp_path / "cache"
+    _store(cache)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _HAMMER, str(cache), role])
+        for role in ("write", "write", "write", "read")
+    ]
+    (tmp_path / "go").touch()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    assert [p.name for p in _entries(cache)] == [_store(cache).name]  # no temporary files
+    load_cached(bundled_rules_dir(), cache, _fail_build)
