@@ -500,3 +500,33 @@ def test_concurrent_writers_never_leave_a_torn_entry(tmp_path: Path) -> None:
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     assert [p.name for p in _entries(cache)] == [_store(cache).name]  # no temporary files
     load_cached(bundled_rules_dir(), cache, _fail_build)
+
+
+@pytest.mark.slow
+def test_a_hit_in_a_fresh_process_gives_the_same_bytes(tmp_path: Path) -> None:
+    """Unpickled in a process where no rule or report model was built yet (their Pydantic
+    schemas are deferred): every output format is the cold load's, byte for byte."""
+    load_ruleset(cache_dir=tmp_path)
+    formats = ["json", "text", "markdown", "html"]
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format"]
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from trd_cds.cli import main\n"
+        "from trd_cds.rules import loader\n"
+        "def fail(folder): raise AssertionError('not a hit')\n"
+        "loader._build = fail\n"
+        "out = {}\n"
+        f"for fmt in {formats!r}:\n"
+        f"    done = CliRunner().invoke(main, [*{args!r}, fmt], catch_exceptions=False)\n"
+        "    assert done.exit_code == 0, done.output\n"
+        "    out[fmt] = done.output\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    hit = json.loads(done.stdout)
+    cold = {fmt: _cli([*args, fmt, "--no-cache"], {}).output for fmt in formats}
+    assert hit == cold
