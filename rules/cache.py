@@ -43,6 +43,7 @@ import os
 import pickle
 import stat
 import sys
+import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -60,6 +61,8 @@ OFF = frozenset({"off", "0", "no", "false", "none", "disabled"})
 MAGIC = b"trd-cds ruleset cache 1\n"
 #: Entries kept (the most recently used); older ones are deleted when a new one is written.
 MAX_ENTRIES = 16
+#: A temporary file older than this was left by a killed run (a write takes milliseconds).
+_TMP_AGE_NS = 3600 * 10**9
 
 #: Distributions whose code builds the ruleset: their versions are part of the key.
 _KEYED_DISTRIBUTIONS = ("trd-cds", "lark", "PyYAML")
@@ -276,18 +279,25 @@ def load_cached(folder: Path, cache_dir: Path, build: Callable[[Path], Ruleset])
 
 def _prune(folder_fd: int, keep: str, limit: int = MAX_ENTRIES) -> None:
     """Delete all but the ``limit`` most recently used entries (every edit of a rule file
-    makes a new one; the old ones would otherwise stay for ever)."""
+    makes a new one; the old ones would otherwise stay for ever), and temporary files left an
+    hour ago or more by a run that was killed while writing."""
+    entries: list[tuple[int, str]] = []
+    left_over: list[str] = []
+    cutoff = time.time_ns() - _TMP_AGE_NS
     try:
         with os.scandir(folder_fd) as found:
-            entries = [
-                (e.stat(follow_symlinks=False).st_mtime_ns, e.name)
-                for e in found
-                if e.name.startswith("ruleset-") and e.name.endswith(".pickle")
-            ]
+            for e in found:
+                if e.name.startswith("ruleset-") and e.name.endswith(".pickle"):
+                    entries.append((e.stat(follow_symlinks=False).st_mtime_ns, e.name))
+                elif (
+                    e.name.startswith(".ruleset-")
+                    and e.name.endswith(".tmp")
+                    and e.stat(follow_symlinks=False).st_mtime_ns < cutoff
+                ):
+                    left_over.append(e.name)
     except OSError:
         return
     entries.sort(reverse=True)
-    for _, entry in entries[limit:]:
-        if entry != keep:
-            with contextlib.suppress(OSError):
-                os.unlink(entry, dir_fd=folder_fd)
+    for name in [entry for _, entry in entries[limit:] if entry != keep] + left_over:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=folder_fd)

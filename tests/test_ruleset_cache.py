@@ -530,3 +530,22 @@ def test_a_hit_in_a_fresh_process_gives_the_same_bytes(tmp_path: Path) -> None:
     hit = json.loads(done.stdout)
     cold = {fmt: _cli([*args, fmt, "--no-cache"], {}).output for fmt in formats}
     assert hit == cold
+
+
+def test_temporary_files_of_killed_runs_are_cleared(tmp_path: Path) -> None:
+    import time
+
+    cache = tmp_path / "cache"
+    _store(cache)
+    old, fresh = cache / ".ruleset-killed.tmp", cache / ".ruleset-writing.tmp"
+    for tmp in (old, fresh):
+        tmp.write_bytes(b"half an entry")
+    hours_ago = time.time_ns() - 2 * 3600 * 10**9
+    os.utime(old, ns=(hours_ago, hours_ago))
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__*"))
+    with (folder / "ruleset.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n# a comment: another key\n")
+    load_ruleset(folder, cache_dir=cache)  # a miss, so a write: the folder is tidied
+    assert not old.exists()
+    assert fresh.exists()  # another run may be writing it right now
