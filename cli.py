@@ -199,6 +199,16 @@ def _sources(inputs: Sequence[str]) -> list[CaseSource]:
     return list(expand(inputs, stdin))
 
 
+_NO_CACHE = click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Load the rules afresh, not from the ruleset cache: the loaded rules kept as a "
+    "pickle in a private folder ($TRD_CDS_CACHE_DIR, default ~/.cache/trd-cds; one that "
+    "others can write to is not used). TRD_CDS_CACHE_DIR=off disables it.",
+)
+
+
 def engine_options(func: F) -> F:
     func = click.option(
         "--rules",
@@ -219,14 +229,7 @@ def engine_options(func: F) -> F:
         help="Evaluation time (timezone-aware). Default: now, in UTC. Give it for "
         "reproducible reports.",
     )(func)
-    func = click.option(
-        "--no-cache",
-        "no_cache",
-        is_flag=True,
-        help="Load the rules afresh instead of from the ruleset cache ($TRD_CDS_CACHE_DIR, "
-        "default ~/.cache/trd-cds; TRD_CDS_CACHE_DIR=off disables it).",
-    )(func)
-    return func
+    return _NO_CACHE(func)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -780,7 +783,10 @@ def audit_verify(path: str, anchor: str | None) -> None:
     "--settings", "settings_file", type=click.Path(exists=True, dir_okay=False), help="Settings."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list records that reproduced.")
-def audit_replay(path: str, rules: str | None, settings_file: str | None, verbose: bool) -> None:
+@_NO_CACHE
+def audit_replay(
+    path: str, rules: str | None, settings_file: str | None, verbose: bool, no_cache: bool
+) -> None:
     """Evaluate every stored case again at its recorded time and compare.
 
     Same engine, ruleset and settings: the report must be byte-identical (exit 1 if not).
@@ -789,7 +795,7 @@ def audit_replay(path: str, rules: str | None, settings_file: str | None, verbos
     from .engine.audit.render import replay_lines
     from .schemas.errors import AuditError
 
-    engine = _engine(rules, settings_file)
+    engine = _engine(rules, settings_file, no_cache)
     log = _audit_log(path)
     try:
         result = log.replay(engine)

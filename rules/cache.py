@@ -5,11 +5,14 @@ costs more than evaluating a case. The command line therefore keeps the finished
 :class:`~trd_cds.rules.loader.Ruleset` in a cache folder and reuses it while nothing it was
 built from has changed. The key is a sha256 over
 
-* every ``*.yaml`` file of the rules folder (names and bytes: the header and the rules),
-* the source of the rule language: every ``*.py`` of ``rules/`` and ``schemas/`` and the
+* every ``*.yaml`` file of the rules folder (names and bytes: the header and the rules), so
+  two folders with the same file names and other content never share an entry,
+* the source of the rule language: every ``*.py`` under ``rules/`` and ``schemas/`` and the
   grammar file ``condition.lark`` (so an edited checkout never reads a stale entry, even when
   the package version stays the same),
-* the trd-cds, Pydantic and pydantic-core versions and the Python version and implementation.
+* the trd-cds, Lark, PyYAML, Pydantic and pydantic-core versions and the Python version and
+  implementation (``tests/test_ruleset_cache.py`` checks that a cold load imports nothing
+  else that is not keyed).
 
 Where: ``$TRD_CDS_CACHE_DIR``, else ``$XDG_CACHE_HOME/trd-cds``, else ``~/.cache/trd-cds``.
 ``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it. The folder holds at most
@@ -17,13 +20,16 @@ Where: ``$TRD_CDS_CACHE_DIR``, else ``$XDG_CACHE_HOME/trd-cds``, else ``~/.cache
 unless asked (``load_ruleset(cache_dir=...)``).
 
 Format: pickle. Loading a pickle runs code chosen by whoever wrote the file, which is
-acceptable here only because the cache is the user's own folder (created mode 0700; a file
-owned by someone else, or writable by group or others, is refused) and every file is keyed by
-the hash above: a writer able to forge an entry there could equally edit the installed package.
-Each entry starts with a magic line, its key and the sha256 of its payload; an entry whose
-magic, key or digest does not match, that cannot be read or unpickled, or that holds anything
-but a :class:`Ruleset`, is ignored and rebuilt. Writes are atomic (a private temporary file in
-the same folder, then ``os.replace``), so concurrent runs never see half an entry.
+acceptable here only because nobody but the user can have written it: the folder (created
+mode 0700) must be owned by the user and writable by no one else, or it is neither read nor
+written (``TRD_CDS_CACHE_DIR=/tmp`` means no cache); an entry is opened relative to the
+folder checked, never through a link, and must be a regular file owned by the user and
+writable by no one else. Such a writer could equally edit the installed package. Each entry
+starts with a magic line, its key and the sha256 of its payload; an entry whose magic, key or
+digest does not match, that cannot be read or unpickled, or that holds anything but a
+:class:`Ruleset`, is ignored and rebuilt. Writes are atomic (a private temporary file in the
+same folder, then a rename), so concurrent runs never see half an entry. Without POSIX file
+owners and ``openat``-style calls (Windows) the cache is not used.
 
 A hit yields the very ruleset a cold load builds (same rules, compiled conditions, warnings and
 content hash), so reports are byte-identical; ``tests/test_ruleset_cache.py`` proves it.
@@ -37,7 +43,7 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
+import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +61,20 @@ OFF = frozenset({"off", "0", "no", "false", "none", "disabled"})
 MAGIC = b"trd-cds ruleset cache 1\n"
 #: Entries kept (the most recently used); older ones are deleted when a new one is written.
 MAX_ENTRIES = 16
+#: A temporary file older than this was left by a killed run (a write takes milliseconds).
+_TMP_AGE_NS = 3600 * 10**9
+
+#: Distributions whose code builds the ruleset: their versions are part of the key.
+_KEYED_DISTRIBUTIONS = ("trd-cds", "lark", "PyYAML")
+#: The cache needs ``openat``-style calls, ``O_NOFOLLOW`` and file owners (POSIX); elsewhere
+#: it is not used.
+_SAFE_FILES = (
+    hasattr(os, "getuid")
+    and hasattr(os, "O_NOFOLLOW")
+    and hasattr(os, "O_DIRECTORY")
+    and {os.open, os.rename, os.unlink} <= os.supports_dir_fd
+    and {os.scandir, os.utime} <= os.supports_fd
+)
 
 _RULES_PKG = Path(__file__).resolve().parent
 _SCHEMAS_PKG = _RULES_PKG.parent / "schemas"
@@ -91,9 +111,9 @@ def _language_sources() -> list[Path]:
     """The files the rule language is built from (their bytes are part of the key)."""
     return sorted(
         [
-            *_RULES_PKG.glob("*.py"),
-            *_RULES_PKG.glob("*.lark"),
-            *_SCHEMAS_PKG.glob("*.py"),
+            *_RULES_PKG.rglob("*.py"),
+            *_RULES_PKG.rglob("*.lark"),
+            *_SCHEMAS_PKG.rglob("*.py"),
         ]
     )
 
@@ -107,7 +127,8 @@ def cache_key(folder: Path) -> str:
         digest.update(data)
 
     add("python", f"{sys.implementation.cache_tag} {sys.version}".encode())
-    add("trd-cds", _version("trd-cds").encode())
+    for distribution in _KEYED_DISTRIBUTIONS:  # trd-cds, the grammar's parser, the YAML reader
+        add(distribution, _version(distribution).encode())
     # the pickled rules are Pydantic models: their layout is Pydantic's (already imported)
     add("pydantic", f"{pydantic.VERSION} {pydantic_core.__version__}".encode())
     for path in _language_sources():
@@ -117,23 +138,66 @@ def cache_key(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _entry_path(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"ruleset-{key[:32]}.pickle"
+def _entry_name(key: str) -> str:
+    return f"ruleset-{key[:32]}.pickle"
 
 
-def _read(path: Path, key: str) -> Ruleset | None:
-    """The ruleset stored in ``path`` under ``key``, or ``None`` if it is missing or not
-    trustworthy (see the module docstring)."""
+def _private(info: os.stat_result) -> bool:
+    """Owned by this user and writable by nobody else (only then is its content ours)."""
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _open_folder(cache_dir: Path, *, create: bool) -> int | None:
+    """A descriptor of the cache folder if it is private (:func:`_private`), else ``None``.
+
+    A link to a folder is followed (``~/.cache`` often is one), but the folder reached must be
+    the user's own and closed to others: no one else can then add, replace or link an entry in
+    it. Entries are opened relative to this descriptor, so the folder checked is the folder
+    read, whatever is renamed meanwhile.
+    """
+    if not _SAFE_FILES:
+        return None
     try:
-        with open(path, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
-                return None
-            if hasattr(os, "getuid") and info.st_uid != os.getuid():
-                return None
-            blob = f.read()
+        if create:
+            cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(cache_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISDIR(info.st_mode) or not _private(info):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read(folder_fd: int, name: str, key: str) -> Ruleset | None:
+    """The ruleset stored as ``name`` under ``key``, or ``None`` if it is missing or not
+    trustworthy (see the module docstring). A hit is marked used (its mtime, for :func:`_prune`)."""
+    try:  # never a link, and a fifo planted there does not block
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder_fd
+        )
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or not _private(info):
+                return None
+            blob = f.read()
+            ruleset = _unpack(blob, key)
+            if ruleset is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(f.fileno())
+            return ruleset
+    except OSError:
+        return None
+
+
+def _unpack(blob: bytes, key: str) -> Ruleset | None:
     head = MAGIC + key.encode("ascii") + b"\n"
     if not blob.startswith(head):
         return None
@@ -148,9 +212,12 @@ def _read(path: Path, key: str) -> Ruleset | None:
     return ruleset if isinstance(ruleset, Ruleset) else None
 
 
-def _write(path: Path, key: str, ruleset: Ruleset) -> None:
-    """Store ``ruleset`` atomically; a cache that cannot be written is simply not used."""
-    payload = pickle.dumps(ruleset, protocol=pickle.HIGHEST_PROTOCOL)
+def _write(folder_fd: int, name: str, key: str, ruleset: Ruleset) -> None:
+    """Store ``ruleset`` atomically; an entry that cannot be made or written is not stored."""
+    try:
+        payload = pickle.dumps(ruleset, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # e.g. a condition nested too deep to pickle: no entry, no error
+        return
     blob = b"".join(
         [
             MAGIC,
@@ -161,54 +228,76 @@ def _write(path: Path, key: str, ruleset: Ruleset) -> None:
             payload,
         ]
     )
-    tmp: str | None = None
+    tmp = f".ruleset-{os.urandom(8).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ruleset-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:  # mkstemp creates the file with mode 0600
-            f.write(blob)
-        os.replace(tmp, path)
-        tmp = None
+        fd = os.open(tmp, flags, 0o600, dir_fd=folder_fd)
     except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        # rename over the old entry: readers see the old one or the new one, never half
+        os.rename(tmp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=folder_fd)
 
 
 def load_cached(folder: Path, cache_dir: Path, build: Callable[[Path], Ruleset]) -> Ruleset:
     """The ruleset of ``folder`` from the cache, or ``build(folder)`` stored there.
 
     A folder whose rules do not load raises from ``build`` as without a cache (nothing is
-    stored). Reading the key's files may raise :class:`OSError` as loading them would.
+    stored). Reading the key's files may raise :class:`OSError` as loading them would. A cache
+    folder that cannot be made, read or written, or that is not private, is not used.
     """
     key = cache_key(folder)
-    path = _entry_path(cache_dir, key)
-    found = _read(path, key)
-    if found is not None:
-        with contextlib.suppress(OSError):
-            os.utime(path)  # recently used: kept by _prune
-        return found
+    name = _entry_name(key)
+    folder_fd = _open_folder(cache_dir, create=False)
+    if folder_fd is not None:
+        try:
+            found = _read(folder_fd, name, key)
+        finally:
+            os.close(folder_fd)
+        if found is not None:
+            return found
     ruleset = build(folder)
     for loaded in ruleset.rules:  # computed once, stored with the entry
         _ = loaded.compiled
     _ = ruleset.active
-    if cache_key(folder) == key:  # not stored if a file changed while it was being read
-        _write(path, key, ruleset)
-        _prune(cache_dir, keep=path)
+    if cache_key(folder) != key:  # not stored if a file changed while it was being read
+        return ruleset
+    folder_fd = _open_folder(cache_dir, create=True)
+    if folder_fd is not None:
+        try:
+            _write(folder_fd, name, key, ruleset)
+            _prune(folder_fd, keep=name)
+        finally:
+            os.close(folder_fd)
     return ruleset
 
 
-def _prune(cache_dir: Path, keep: Path, limit: int = MAX_ENTRIES) -> None:
+def _prune(folder_fd: int, keep: str, limit: int = MAX_ENTRIES) -> None:
     """Delete all but the ``limit`` most recently used entries (every edit of a rule file
-    makes a new one; the old ones would otherwise stay for ever)."""
+    makes a new one; the old ones would otherwise stay for ever), and temporary files left an
+    hour ago or more by a run that was killed while writing."""
+    entries: list[tuple[int, str]] = []
+    left_over: list[str] = []
+    cutoff = time.time_ns() - _TMP_AGE_NS
     try:
-        entries = [(e.stat().st_mtime_ns, e) for e in cache_dir.glob("ruleset-*.pickle")]
+        with os.scandir(folder_fd) as found:
+            for e in found:
+                if e.name.startswith("ruleset-") and e.name.endswith(".pickle"):
+                    entries.append((e.stat(follow_symlinks=False).st_mtime_ns, e.name))
+                elif (
+                    e.name.startswith(".ruleset-")
+                    and e.name.endswith(".tmp")
+                    and e.stat(follow_symlinks=False).st_mtime_ns < cutoff
+                ):
+                    left_over.append(e.name)
     except OSError:
         return
     entries.sort(reverse=True)
-    for _, entry in entries[limit:]:
-        if entry != keep:
-            with contextlib.suppress(OSError):
-                entry.unlink()
+    for name in [entry for _, entry in entries[limit:] if entry != keep] + left_over:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=folder_fd)

@@ -3,6 +3,7 @@ byte in every report; a damaged, foreign or unsafe entry is rebuilt, never trust
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -291,3 +292,260 @@ def test_rules_edited_while_being_read_are_not_stored(tmp_path: Path) -> None:
 
     load_cached(folder, tmp_path / "cache", build_then_edit)
     assert _entries(tmp_path / "cache") == []
+
+
+# --------------------------------------------------------------------------- review (issue 7)
+# A cache entry is code (a pickle): only the user's own entries, in the user's own folder, are
+# ever loaded; the key covers everything the loaded ruleset is built from.
+
+
+def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path) -> None:
+    """``TRD_CDS_CACHE_DIR=/tmp`` and the like: anyone could plant an entry there."""
+    cache = tmp_path / "cache"
+    _store(cache)
+    for mode in (0o777, 0o1777, 0o770):
+        cache.chmod(mode)
+        build = _Counting()
+        load_cached(bundled_rules_dir(), cache, build)
+        assert build.calls == 1, oct(mode)
+    (entry,) = _entries(cache)
+    entry.unlink()
+    load_ruleset(cache_dir=cache)  # nor written to
+    assert _entries(cache) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_a_folder_owned_by_someone_else_is_not_used(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _store(cache)
+    os.chown(cache, 65534, 65534)
+    build = _Counting()
+    load_cached(bundled_rules_dir(), cache, build)
+    assert build.calls == 1
+
+
+def test_an_entry_owned_by_someone_else_is_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(tmp_path)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    build = _Counting()
+    load_cached(bundled_rules_dir(), tmp_path, build)
+    assert build.calls == 1
+
+
+def test_a_symlinked_entry_is_not_followed(tmp_path: Path) -> None:
+    """The link's target is the user's own file, but not one the cache wrote there."""
+    elsewhere = _store(tmp_path / "elsewhere")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / elsewhere.name).symlink_to(elsewhere)
+    build = _Counting()
+    load_cached(bundled_rules_dir(), cache, build)
+    assert build.calls == 1
+    assert not (cache / elsewhere.name).is_symlink()  # replaced by a real entry
+
+
+def test_a_symlinked_folder_of_ones_own_is_used(tmp_path: Path) -> None:
+    """``~/.cache`` is often a link to another disk: the folder reached must be private."""
+    real = tmp_path / "real"
+    _store(real)
+    (tmp_path / "link").symlink_to(real)
+    load_cached(bundled_rules_dir(), tmp_path / "link", _fail_build)
+
+
+def test_a_fifo_in_place_of_an_entry_does_not_hang(tmp_path: Path) -> None:
+    import threading
+
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    fifo = cache / f"ruleset-{cache_key(bundled_rules_dir())[:32]}.pickle"
+    os.mkfifo(fifo, 0o600)
+    done: list[Ruleset] = []
+    worker = threading.Thread(
+        target=lambda: done.append(load_cached(bundled_rules_dir(), cache, load_ruleset)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=20)
+    hung = worker.is_alive()
+    if hung:  # blocked opening the fifo: release it, then fail
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=60)
+    assert not hung, "loading hung on a fifo"
+    assert done and done[0].content_hash == load_ruleset().content_hash
+
+
+def test_an_entry_that_cannot_be_pickled_is_not_an_error(tmp_path: Path) -> None:
+    def unpicklable(folder: Path) -> Ruleset:
+        r = load_ruleset(folder)
+        return Ruleset(r.header, r.rules, r.content_hash, (lambda: None,))  # type: ignore[arg-type]
+
+    ruleset = load_cached(bundled_rules_dir(), tmp_path / "cache", unpicklable)
+    assert ruleset.content_hash == load_ruleset().content_hash
+    assert [p.name for p in _entries(tmp_path / "cache")] == []
+
+
+@pytest.mark.parametrize("distribution", ["lark", "PyYAML", "pydantic", "trd-cds"])
+def test_the_key_names_the_versions_the_ruleset_is_built_with(
+    distribution: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grammar's parser (Lark) and the YAML reader build the ruleset as much as Pydantic."""
+    from trd_cds.rules import cache
+
+    before = cache_key(bundled_rules_dir())
+    real = cache._version
+    monkeypatch.setattr(
+        cache, "_version", lambda name: "0.0.0" if name == distribution else real(name)
+    )
+    if distribution == "pydantic":
+        monkeypatch.setattr(cache.pydantic, "VERSION", "0.0.0")
+    assert cache_key(bundled_rules_dir()) != before
+
+
+@pytest.mark.slow
+def test_the_key_covers_every_module_a_cold_load_imports() -> None:
+    """Every trd_cds module a cold load runs is in the key's sources, and every third-party
+    distribution it imports is in the key's versions (or is one of Pydantic's own helpers)."""
+    code = (
+        "import json, sys\n"
+        "from trd_cds.rules import cache, loader\n"
+        "before = set(sys.modules)\n"
+        "loader._build(loader.bundled_rules_dir())\n"
+        "new = set(sys.modules) - before\n"
+        "mods = [sys.modules[m] for m in sorted(sys.modules) if m.startswith('trd_cds.')]\n"
+        "files = [m.__file__ for m in mods if getattr(m, '__file__', None)]\n"
+        "print(json.dumps([sorted(new), files, [str(p) for p in cache._language_sources()],"
+        " cache._KEYED_DISTRIBUTIONS]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    new, files, sources, keyed = json.loads(done.stdout)
+    assert [f for f in files if Path(f).resolve() not in {Path(s) for s in sources}] == []
+    third_party = {m.split(".")[0] for m in new} - set(sys.stdlib_module_names) - {"trd_cds"}
+    imports = {"lark": "lark", "yaml": "PyYAML"}
+    # Pydantic and pydantic-core are keyed by version; the rest are its typing helpers
+    helpers = {"pydantic", "pydantic_core", "typing_extensions", "annotated_types"}
+    helpers.add("typing_inspection")
+    for module in third_party - helpers:
+        if module.startswith("_cython") or module == "cython_runtime":  # PyYAML's C loader
+            continue
+        assert imports.get(module) in keyed, module
+
+
+def test_the_cli_reads_a_hit_without_loading_rule_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trd_cds.rules import loader
+
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format", "json"]
+    env = {"TRD_CDS_CACHE_DIR": str(tmp_path / "cache")}
+    miss = _cli(args, env)
+    monkeypatch.setattr(loader, "_build", _fail_build)
+    hit = _cli(args, env)
+    assert hit.exit_code == 0 and hit.output == miss.output
+    with pytest.raises(AssertionError, match="the cache should have answered"):
+        _cli([*args, "--no-cache"], env)
+
+
+def test_an_unusable_cache_folder_never_fails_the_cli(tmp_path: Path) -> None:
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format", "json"]
+    expected = _cli(args, {"TRD_CDS_CACHE_DIR": "off"}).output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    for folder in (blocker, blocker / "cache", shared):
+        done = _cli(args, {"TRD_CDS_CACHE_DIR": str(folder)})
+        assert (done.exit_code, done.output) == (0, expected), folder
+    assert _entries(shared) == []
+
+
+_HAMMER = """
+import sys
+from pathlib import Path
+from trd_cds import load_ruleset
+from trd_cds.rules import bundled_rules_dir, cache
+
+folder, role = Path(sys.argv[1]), sys.argv[2]
+key = cache.cache_key(bundled_rules_dir())
+name = cache._entry_name(key)
+ruleset = load_ruleset()
+fd = cache._open_folder(folder, create=False)
+assert fd is not None
+while not (folder.parent / "go").exists():
+    pass
+for _ in range(40 if role == "write" else 150):
+    if role == "write":
+        cache._write(fd, name, key, ruleset)
+        cache._prune(fd, keep=name)
+    else:
+        assert cache._read(fd, name, key) is not None, "a reader saw no whole entry"
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_writers_never_leave_a_torn_entry(tmp_path: Path) -> None:
+    """Three processes rewrite the entry while a fourth reads it: every read is whole."""
+    cache = tmp_path / "cache"
+    _store(cache)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _HAMMER, str(cache), role])
+        for role in ("write", "write", "write", "read")
+    ]
+    (tmp_path / "go").touch()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    assert [p.name for p in _entries(cache)] == [_store(cache).name]  # no temporary files
+    load_cached(bundled_rules_dir(), cache, _fail_build)
+
+
+@pytest.mark.slow
+def test_a_hit_in_a_fresh_process_gives_the_same_bytes(tmp_path: Path) -> None:
+    """Unpickled in a process where no rule or report model was built yet (their Pydantic
+    schemas are deferred): every output format is the cold load's, byte for byte."""
+    load_ruleset(cache_dir=tmp_path)
+    formats = ["json", "text", "markdown", "html"]
+    args = ["evaluate", str(EXAMPLE), "--at", AT.isoformat(), "--format"]
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from trd_cds.cli import main\n"
+        "from trd_cds.rules import loader\n"
+        "def fail(folder): raise AssertionError('not a hit')\n"
+        "loader._build = fail\n"
+        "out = {}\n"
+        f"for fmt in {formats!r}:\n"
+        f"    done = CliRunner().invoke(main, [*{args!r}, fmt], catch_exceptions=False)\n"
+        "    assert done.exit_code == 0, done.output\n"
+        "    out[fmt] = done.output\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    hit = json.loads(done.stdout)
+    cold = {fmt: _cli([*args, fmt, "--no-cache"], {}).output for fmt in formats}
+    assert hit == cold
+
+
+def test_temporary_files_of_killed_runs_are_cleared(tmp_path: Path) -> None:
+    import time
+
+    cache = tmp_path / "cache"
+    _store(cache)
+    old, fresh = cache / ".ruleset-killed.tmp", cache / ".ruleset-writing.tmp"
+    for tmp in (old, fresh):
+        tmp.write_bytes(b"half an entry")
+    hours_ago = time.time_ns() - 2 * 3600 * 10**9
+    os.utime(old, ns=(hours_ago, hours_ago))
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__*"))
+    with (folder / "ruleset.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n# a comment: another key\n")
+    load_ruleset(folder, cache_dir=cache)  # a miss, so a write: the folder is tidied
+    assert not old.exists()
+    assert fresh.exists()  # another run may be writing it right now
