@@ -248,10 +248,13 @@ def load_cached(folder: Path, cache_dir: Path, build: Callable[[Path], Ruleset])
     """The ruleset of ``folder`` from the cache, or ``build(folder)`` stored there.
 
     A folder whose rules do not load raises from ``build`` as without a cache (nothing is
-    stored). Reading the key's files may raise :class:`OSError` as loading them would. A cache
-    folder that cannot be made, read or written, or that is not private, is not used.
+    stored), and so does a folder with a file the key cannot read. A cache folder that cannot
+    be made, read or written, or that is not private, is not used.
     """
-    key = cache_key(folder)
+    try:
+        key = cache_key(folder)
+    except OSError:  # an unreadable rule file: loading it says which, and why
+        return build(folder)
     name = _entry_name(key)
     folder_fd = _open_folder(cache_dir, create=False)
     if folder_fd is not None:

@@ -201,6 +201,23 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+def _read_text(path: Path) -> str:
+    """A rule file's text; a file that is not readable UTF-8 text is a rule-definition error
+    naming it (a folder called ``x.yaml``, no permission, another encoding)."""
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleDefinitionError(
+            f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start})",
+            file=path.name,
+        ) from None
+    except OSError as exc:
+        raise RuleDefinitionError(
+            f"{path.name}: cannot be read: {exc.strerror or type(exc).__name__}", file=path.name
+        ) from None
+
+
 def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
     """Parse and validate the files of a rules folder (no linting yet)."""
     import yaml
@@ -212,7 +229,7 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
     if not header_path.is_file():
         raise RuleDefinitionError(f"{header_path}: missing ruleset header", file=HEADER_FILE)
     try:
-        header = RulesetHeader.model_validate(_parse(header_path.read_text("utf-8"))[0])
+        header = RulesetHeader.model_validate(_parse(_read_text(header_path))[0])
     except yaml.YAMLError as exc:
         raise _yaml_error(header_path, exc) from exc
     except ValidationError as exc:
@@ -226,7 +243,7 @@ def read_rule_files(directory: Path) -> tuple[RulesetHeader, list[RuleEntry]]:
     for path in sorted(directory.glob("*.yaml")):
         if path.name == HEADER_FILE:
             continue
-        text = path.read_text("utf-8")
+        text = _read_text(path)
         try:
             data, nodes = _parse(text)
         except yaml.YAMLError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,25 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
         load_ruleset(folder)
     assert info.value.file == "99_test.yaml"
     assert info.value.line is not None
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.mkdir(), "cannot be read: Is a directory"),
+        (lambda p: p.write_bytes(b"rules: []\n# caf\xe9\n"), r"not UTF-8 text \(byte 0xe9"),
+    ],
+    ids=["folder", "latin-1"],
+)
+def test_an_unreadable_rule_file_is_named(tmp_path: Path, make: Any, message: str) -> None:
+    """A rule file that is not readable UTF-8 text is a clear rules error (exit 3) naming
+    it, with the ruleset cache and without: never a traceback."""
+    folder = _copy(tmp_path / "rules")
+    make(folder / "99_odd.yaml")
+    for cache_dir in (None, tmp_path / "cache"):
+        with pytest.raises(RuleDefinitionError, match=message) as info:
+            load_ruleset(folder, cache_dir=cache_dir)
+        assert info.value.file == "99_odd.yaml" and info.value.exit_code == 3
 
 
 def test_hash_ignores_file_layout_but_not_content(tmp_path: Path) -> None:
