@@ -669,3 +669,44 @@ _ENUM_FIELDS = frozenset(
         "schema_version",
     }
 )
+
+
+#: Byte sequences spliced into case text by the fuzzers (tests/test_hostile_input.py and
+#: bench/fuzz.py): bytes JSON and YAML parsers trip on, YAML features a case must not use
+#: (anchors, tags, merge keys, directives), numbers and dates read differently by YAML 1.1.
+SPLICES: list[bytes] = [
+    b"",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"[",
+    b"{",
+    b"]",
+    b"}",
+    b":",
+    b",",
+    b'"',
+    b"&a ",
+    b"*a",
+    b"!!binary ",
+    b"!!python/object:os.system ",
+    b"<<: ",
+    b"1:20",
+    b"yes",
+    b"-",
+    b"\n",
+    b"\t",
+    b"1e999",
+    b"NaN",
+    b"9" * 50,
+    b"\\ud800",
+    b"\xed\xa0\x80",
+    b"? ",
+    b"---\n",
+    b"...\n",
+    b"\x1b[31m",
+    b"\r",
+    b"'",
+    b"%YAML 1.1\n",
+    b"&x [*x]",
+]

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import AT, EXAMPLES, examples, load_yaml
-from tests.strategies import case_dicts
+from tests.strategies import SPLICES, case_dicts
 from trd_cds import CaseError, Engine, parse_case
 from trd_cds.cli import main
 from trd_cds.engine.intake import MAX_CASE_BYTES, MAX_VALUES, parse_case_text
@@ -364,38 +364,6 @@ def test_text_and_bytes_are_validated_as_written() -> None:
 
 # --------------------------------------------------------------------------- fuzzing
 
-_SPLICES = [
-    b"",
-    b"\x00",
-    b"\xff",
-    b"\xef\xbb\xbf",
-    b"[",
-    b"{",
-    b"]",
-    b"}",
-    b":",
-    b",",
-    b'"',
-    b"&a ",
-    b"*a",
-    b"!!binary ",
-    b"!!python/object:os.system ",
-    b"<<: ",
-    b"1:20",
-    b"yes",
-    b"-",
-    b"\n",
-    b"\t",
-    b"1e999",
-    b"NaN",
-    b"9" * 50,
-    b"\\ud800",
-    b"\xed\xa0\x80",
-    b"? ",
-    b"---\n",
-    b"...\n",
-]
-
 
 @st.composite
 def mutated_case_bytes(draw: st.DrawFn) -> tuple[bytes, str]:
@@ -411,7 +379,7 @@ def mutated_case_bytes(draw: st.DrawFn) -> tuple[bytes, str]:
     for _ in range(draw(st.integers(0, 4))):
         at = draw(st.integers(0, len(raw)))
         cut = draw(st.integers(0, 3))
-        raw = raw[:at] + draw(st.sampled_from(_SPLICES)) + raw[at + cut :]
+        raw = raw[:at] + draw(st.sampled_from(SPLICES)) + raw[at + cut :]
     return raw, fmt
 
 
