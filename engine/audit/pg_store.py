@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...schemas.errors import AuditError
 from .record import FORMAT, AuditRecord, RawEntry
-from .store import MakeRecord, row_entry
+from .store import ROW_COLUMNS, MakeRecord, paged_entries
 from .verify import last_record
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -210,27 +210,23 @@ class PostgresStore:
         """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
         import psycopg
 
-        last, position = -(2**63), 0
-        while True:
+        def fetch(last: int) -> list[Any]:
             with self._lock:
                 try:
                     conn = self._connect()
                     with conn.transaction():
                         if conn.execute("SELECT to_regclass(%s)", (RECORDS,)).fetchone()[0] is None:
                             raise AuditError("no such audit log (no tables)", path=self.name)
-                        rows = conn.execute(
-                            "SELECT seq, record_id, hash, case_id, report_id, pseudonym, record"
-                            f" FROM {RECORDS} WHERE seq > %s ORDER BY seq LIMIT {_BATCH}",
+                        rows: list[Any] = conn.execute(
+                            f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE seq > %s"
+                            f" ORDER BY seq LIMIT {_BATCH}",
                             (last,),
                         ).fetchall()
+                        return rows
                 except psycopg.Error as exc:
                     raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
-            if not rows:
-                return
-            for row in rows:
-                position += 1
-                yield row_entry(position, row)
-            last = rows[-1][0]
+
+        return paged_entries(fetch)
 
     def close(self) -> None:
         with self._lock:

@@ -117,6 +117,25 @@ def row_entry(position: int, row: Sequence[Any]) -> RawEntry:
     return RawEntry(position, text if isinstance(text, str) else None, True, columns)
 
 
+#: The columns a database store reads back, in :func:`row_entry`'s order (``seq`` first).
+ROW_COLUMNS = "seq, record_id, hash, case_id, report_id, pseudonym, record"
+
+
+def paged_entries(fetch: Callable[[int], Sequence[Sequence[Any]]]) -> Iterator[RawEntry]:
+    """Every row of a database store in ``seq`` order, read a page at a time: ``fetch(last)``
+    returns the next rows (``ROW_COLUMNS``) after ``seq`` ``last`` (appends may go on
+    meanwhile; each page is one short read)."""
+    last, position = -(2**63), 0
+    while True:
+        rows = fetch(last)
+        if not rows:
+            return
+        for row in rows:
+            position += 1
+            yield row_entry(position, row)
+        last = rows[-1][0]
+
+
 class JsonlStore:
     """An append-only JSON Lines file (see the module docstring)."""
 
@@ -353,24 +372,23 @@ class SqliteStore:
 
     def entries(self) -> Iterator[RawEntry]:
         """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
-        last, position = -(2**63), 0
-        while True:
+
+        def fetch(last: int) -> list[Any]:
             with self._lock:
                 try:
-                    conn = self._connect(create=False)
-                    rows = conn.execute(
-                        "SELECT seq, record_id, hash, case_id, report_id, pseudonym, record"
-                        " FROM audit_records WHERE seq > ? ORDER BY seq LIMIT 256",
-                        (last,),
-                    ).fetchall()
+                    return (
+                        self._connect(create=False)
+                        .execute(
+                            f"SELECT {ROW_COLUMNS} FROM audit_records WHERE seq > ?"
+                            " ORDER BY seq LIMIT 256",
+                            (last,),
+                        )
+                        .fetchall()
+                    )
                 except sqlite3.Error as exc:
                     raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
-            if not rows:
-                return
-            for row in rows:
-                position += 1
-                yield row_entry(position, row)
-            last = rows[-1][0]
+
+        return paged_entries(fetch)
 
     def close(self) -> None:
         with self._lock:
