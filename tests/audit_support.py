@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import AT, EXAMPLES, load_yaml
 from trd_cds import Engine, Report
-from trd_cds.engine.audit import GENESIS, AuditLog
+from trd_cds.engine.audit import GENESIS, AuditLog, open_log
 from trd_cds.rules.loader import bundled_rules_dir
 
 KEY = b"audit-test-key-0123456789abcdef"
@@ -190,3 +191,35 @@ def rules_with_retired_tms(tmp_path: Path) -> Path:
             path.write_text(text[:start] + new + text[block_end:], "utf-8")
             return target
     raise AssertionError(f"{TMS_RULE} not found in the bundled rules")
+
+
+def check_threads_lose_nothing(target: str, engine: Engine, threads: int = 8) -> None:
+    """``threads`` threads append 10 records each to one log (half share one ``AuditLog``,
+    half open their own on the same target): every record is there once, the chain verifies."""
+    shared = open_log(target, key=KEY)
+    errors: list[BaseException] = []
+
+    def work(who: int) -> None:
+        log = shared if who % 2 else open_log(target, key=KEY)
+        try:
+            for i in range(10):
+                case = small_case(f"t{who}-{i}")
+                log.append(engine.evaluate(case, at=AT), case)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            if log is not shared:
+                log.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors
+    result = shared.verify()
+    ids = sorted(r.case_id for r in shared.records())
+    shared.close()
+    assert result.ok, result
+    assert result.count == 10 * threads
+    assert ids == sorted(f"t{w}-{i}" for w in range(threads) for i in range(10))

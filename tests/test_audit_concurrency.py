@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.audit_support import KEY, STORES, small_case
+from tests.audit_support import KEY, STORES, check_threads_lose_nothing, small_case
 from tests.conftest import AT
 from trd_cds import Engine
 from trd_cds.engine.audit import ENV_KEY, open_log
@@ -55,35 +54,7 @@ def _writer(path: Path, who: str, count: int) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("store", STORES)
 def test_threads_lose_nothing(tmp_path: Path, engine: Engine, store: str) -> None:
-    path = tmp_path / f"audit.{store}"
-    shared = open_log(path, key=KEY)
-    errors: list[BaseException] = []
-
-    def work(who: int) -> None:
-        # half the threads share one AuditLog, half open their own on the same file
-        log = shared if who % 2 else open_log(path, key=KEY)
-        try:
-            for i in range(10):
-                case = small_case(f"t{who}-{i}")
-                log.append(engine.evaluate(case, at=AT), case)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            if log is not shared:
-                log.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    result = shared.verify()
-    ids = sorted(r.case_id for r in shared.records())
-    shared.close()
-    assert result.ok, result
-    assert result.count == 80
-    assert ids == sorted(f"t{w}-{i}" for w in range(8) for i in range(10))
+    check_threads_lose_nothing(str(tmp_path / f"audit.{store}"), engine)
 
 
 @pytest.mark.slow

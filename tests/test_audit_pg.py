@@ -12,14 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.audit_support import KEY, fill_with_examples, small_case
+from tests.audit_support import KEY, check_threads_lose_nothing, fill_with_examples, small_case
 from tests.conftest import AT
 from tests.pg_support import PgServer, missing_reason
 from tests.test_audit_tamper import TAMPERS, Tamper
@@ -138,32 +137,7 @@ def test_a_writer_without_tables_is_told(url: str, engine: Engine) -> None:
 
 
 def test_threads_lose_nothing(url: str, engine: Engine) -> None:
-    shared = open_log(url, key=KEY)
-    errors: list[BaseException] = []
-
-    def work(who: int) -> None:
-        log = shared if who % 2 else open_log(url, key=KEY)
-        try:
-            for i in range(10):
-                case = small_case(f"t{who}-{i}")
-                log.append(engine.evaluate(case, at=AT), case)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            if log is not shared:
-                log.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    result = shared.verify()
-    ids = sorted(r.case_id for r in shared.records())
-    shared.close()
-    assert result.ok, result
-    assert ids == sorted(f"t{w}-{i}" for w in range(8) for i in range(10))
+    check_threads_lose_nothing(url, engine)
 
 
 #: A writer process: ``count`` appends (< 0: until killed), printing each acknowledged seq.
