@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.audit_support import KEY
 from tests.conftest import AT, EXAMPLES, ROOT
+from tests.scale_support import bulk_export
 from trd_cds.cli import main
 from trd_cds.engine.audit import ENV_KEY, open_log
 from trd_cds.interop.batch import CaseItem, EngineSpec, evaluate_batch, items_from_inputs
@@ -68,33 +69,13 @@ def test_same_reports_as_a_local_run_and_a_bad_case_does_not_stop_it(
     )
 
 
-def _bulk_export(folder: Path, examples: list[Path]) -> Path:
-    """A Bulk Data export (one NDJSON file per resource type) of some example cases."""
-    from trd_cds.engine.io import load_case
-    from trd_cds.interop.fhir import case_to_bundle
-
-    by_type: dict[str, list[str]] = {}
-    for path in examples:
-        bundle = case_to_bundle(load_case(path), at=AT)
-        stem = path.stem.replace("_", "-")
-        for entry in bundle["entry"]:
-            resource = entry["resource"]
-            resource["id"] = f"{stem}-{resource['id']}"  # ids unique across the export
-            text = json.dumps(resource).replace('"Patient/p-', f'"Patient/{stem}-p-')
-            by_type.setdefault(resource["resourceType"], []).append(text)
-    folder.mkdir()
-    for kind, lines in by_type.items():
-        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def test_bulk_export_end_to_end(
     client: distributed.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI against the running cluster's scheduler (tcp://): a Bulk export of example
     cases in, JSONL reports, Parquet decisions and the audit log (written by the client) out."""
     monkeypatch.setenv(ENV_KEY, KEY.decode())
-    folder = _bulk_export(tmp_path / "bulk", sorted(EXAMPLES.glob("0[1-4]*.yaml")))
+    folder = bulk_export(tmp_path / "bulk", sorted(EXAMPLES.glob("0[1-4]*.yaml")))
     table, log_path = tmp_path / "decisions.parquet", tmp_path / "audit.jsonl"
     remote = CliRunner().invoke(
         main,

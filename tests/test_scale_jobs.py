@@ -10,10 +10,18 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from tests.audit_support import KEY
 from tests.conftest import AT, EXAMPLES
-from tests.scale_support import CrashItem
+from tests.scale_support import CrashItem, bulk_export
 from trd_cds.cli import main
-from trd_cds.interop.batch import CaseItem, EngineSpec, Failure, evaluate_batch
+from trd_cds.engine.audit import ENV_KEY
+from trd_cds.interop.batch import (
+    CaseItem,
+    EngineSpec,
+    Failure,
+    evaluate_batch,
+    items_from_inputs,
+)
 from trd_cds.interop.batch.decisions import COLUMNS
 from trd_cds.interop.batch.pool import evaluate_parallel
 from trd_cds.schemas.errors import CaseError, EvaluationError
@@ -171,3 +179,35 @@ def test_decision_row_reads_the_plan_next_step_when_there_is_one() -> None:
     planned = {**base, "plan": {"next_step": {"option": "tms", "group": "next", "reason": "r"}}}
     assert decision_row("a.yaml", planned)["next_step"] == "tms"
     assert decision_row("a.yaml", {**base, "plan": {"next_step": None}})["next_step"] is None
+
+
+def test_bulk_fhir_reports_point_into_the_resources_and_replay(tmp_path: Path) -> None:
+    """A Bulk Data export evaluated as a batch (serially and on processes) gives reports whose
+    evidence points into the FHIR resources, with the provenance map recorded, as one FHIR
+    file does; the audit log replays them byte for byte."""
+    folder = bulk_export(
+        tmp_path / "bulk", [EXAMPLES / "01_trd_medication_and_therapy_failed.yaml"]
+    )
+    items = list(items_from_inputs([str(folder)], at=AT))
+    assert len(items) == 1 and items[0].sources
+    serial = list(evaluate_batch(items, AT, EngineSpec()))
+    parallel = list(evaluate_parallel(items, AT, EngineSpec(), jobs=2))
+    assert [o.report for o in parallel] == [o.report for o in serial]
+    report = json.loads(serial[0].report or b"{}")
+    sources = report["provenance"]["input_sources"]
+    assert sources["/antidepressant_trials/0/drug"].startswith("MedicationStatement/")
+    pointers = [i["pointer"] for f in report["findings"] for i in f["inputs"]]
+    assert any(p.startswith("MedicationStatement/") for p in pointers), pointers
+    assert "/antidepressant_trials/0/drug" not in pointers  # FHIR supplied it: rewritten
+    log_path = tmp_path / "audit.jsonl"
+    result = CliRunner().invoke(
+        main,
+        ["evaluate", str(folder), "--format", "jsonl", *AT_ARGS, "--audit", str(log_path)],
+        env={ENV_KEY: KEY.decode()},
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[0]) == report
+    replay = CliRunner().invoke(
+        main, ["audit", "replay", str(log_path)], env={ENV_KEY: KEY.decode()}
+    )
+    assert replay.exit_code == 0, replay.output

@@ -108,7 +108,9 @@ def parquet_items(path: Path) -> Iterator[CaseItem]:
 def bulk_fhir_items(
     folder: Path, *, at: datetime, settings: Settings | None = None
 ) -> Iterator[CaseItem]:
-    """One item per patient of a Bulk Data export, as case data (or the mapping error)."""
+    """One item per patient of a Bulk Data export, as case data with its provenance map (the
+    report's pointers point into the FHIR resources, as for one FHIR file), or the mapping
+    error."""
     from ..fhir import iter_ndjson_patients
 
     try:
@@ -119,7 +121,7 @@ def bulk_fhir_items(
                 yield CaseItem(name, problem=f"cannot derive a case from FHIR: {detail}")
             elif bulk.result is not None:
                 data = orjson.loads(bulk.result.case.model_dump_json())
-                yield CaseItem(name, data=data)
+                yield CaseItem(name, data=data, sources=dict(bulk.result.provenance))
     except CaseError as exc:  # the folder itself (a line that is not JSON)
         detail = "; ".join(f"{p}: {m}" for p, m in exc.errors) or str(exc)
         yield CaseItem(str(folder), problem=detail)

@@ -70,6 +70,9 @@ class CaseItem:
     fmt: TextFormat = "json"
     data: Mapping[str, Any] | None = None
     problem: str | None = None
+    #: For a case derived from other data (FHIR): case pointer -> where the value came from;
+    #: the report's evidence then points there (``Engine.evaluate(..., sources=...)``).
+    sources: Mapping[str, str] | None = None
 
     @classmethod
     def from_source(cls, source: CaseSource, *, read: bool = False) -> CaseItem:
@@ -172,7 +175,7 @@ def evaluate_item(engine: Engine, item: CaseItem, at: datetime) -> Outcome:
     case: Case | None = None
     try:
         case = item.load()
-        report = engine.evaluate(case, at=at)
+        report = engine.evaluate(case, at=at, sources=item.sources or None)
         data = orjson.loads(case.model_dump_json())
         return Outcome(item.name, report.to_json_bytes(), data)
     except TrdCdsError as exc:
