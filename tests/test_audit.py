@@ -77,6 +77,25 @@ def test_records_form_a_verified_chain(filled: Path) -> None:
     assert result.head == records[-1].hash
 
 
+def test_a_database_log_finds_a_record_by_its_index(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looking a record id up (what CDS feedback does per entry) is one indexed query in a
+    database log, not a read of the whole log; the record is the one the log holds."""
+    path = tmp_path / "audit.sqlite"
+    with open_log(path, key=KEY) as log:
+        fill_with_examples(log, engine)
+        records = list(log.records())
+
+        def no_scan() -> Any:
+            raise AssertionError("the whole log was read")
+
+        monkeypatch.setattr(log, "records", no_scan)
+        assert log.get(records[4].record_id) == records[4]
+        with pytest.raises(KeyError):
+            log.get("rec-000000000000000000000000")
+
+
 def test_a_record_says_what_an_auditor_asks(filled: Path) -> None:
     with open_log(filled) as log:
         record = next(r for r in log.records() if r.case_id == TMS_CASE)

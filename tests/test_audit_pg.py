@@ -136,6 +136,16 @@ def test_a_writer_without_tables_is_told(url: str, engine: Engine) -> None:
             log.verify()
 
 
+def test_a_record_is_found_by_its_index(url: str, engine: Engine) -> None:
+    with open_log(url, key=KEY) as log:
+        fill_with_examples(log, engine)
+        records = list(log.records())
+        log.records = None  # type: ignore[method-assign]  # a scan would fail
+        assert log.get(records[2].record_id) == records[2]
+        with pytest.raises(KeyError):
+            log.get("rec-000000000000000000000000")
+
+
 def test_threads_lose_nothing(url: str, engine: Engine) -> None:
     check_threads_lose_nothing(url, engine)
 

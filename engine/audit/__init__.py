@@ -204,7 +204,19 @@ class AuditLog:
         return iter_records(self._store.entries(), self._store.name)
 
     def get(self, ref: str | int) -> AuditRecord:
-        """A record by sequence number (int) or record id; ``KeyError`` if there is none."""
+        """A record by sequence number (int) or record id; ``KeyError`` if there is none.
+
+        A database store finds a record id through its index (one query, however long the
+        log); a JSON Lines log is read until the record."""
+        find = getattr(self._store, "find", None)
+        if isinstance(ref, str) and find is not None:
+            entry = find(ref)
+            if entry is None:
+                raise KeyError(ref)
+            found = next(iter_records([entry], self._store.name), None)
+            if found is not None and found.record_id == ref:
+                return found
+            # the row's index column disagrees with its record: read the log as written
         for record in self.records():
             if record.seq == ref if isinstance(ref, int) else record.record_id == ref:
                 return record

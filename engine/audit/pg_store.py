@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...schemas.errors import AuditError
 from .record import FORMAT, AuditRecord, RawEntry
-from .store import ROW_COLUMNS, MakeRecord, paged_entries
+from .store import ROW_COLUMNS, MakeRecord, paged_entries, row_entry
 from .verify import last_record
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -227,6 +227,28 @@ class PostgresStore:
                     raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
 
         return paged_entries(fetch)
+
+    def find(self, record_id: str) -> RawEntry | None:
+        """One record by its id, through the indexed column (``None`` if there is none)."""
+        import psycopg
+
+        with self._lock:
+            try:
+                conn = self._connect()
+                with conn.transaction():
+                    if conn.execute("SELECT to_regclass(%s)", (RECORDS,)).fetchone()[0] is None:
+                        raise AuditError("no such audit log (no tables)", path=self.name)
+                    row = conn.execute(
+                        f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE record_id = %s", (record_id,)
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    (position,) = conn.execute(
+                        f"SELECT COUNT(*) FROM {RECORDS} WHERE seq <= %s", (row[0],)
+                    ).fetchone()
+            except psycopg.Error as exc:
+                raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
+        return row_entry(int(position), row)
 
     def close(self) -> None:
         with self._lock:

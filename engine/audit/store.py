@@ -390,6 +390,23 @@ class SqliteStore:
 
         return paged_entries(fetch)
 
+    def find(self, record_id: str) -> RawEntry | None:
+        """One record by its id, through the indexed column (``None`` if there is none)."""
+        with self._lock:
+            try:
+                conn = self._connect(create=False)
+                row = conn.execute(
+                    f"SELECT {ROW_COLUMNS} FROM audit_records WHERE record_id = ?", (record_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                (position,) = conn.execute(
+                    "SELECT COUNT(*) FROM audit_records WHERE seq <= ?", (row[0],)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
+        return row_entry(int(position), row)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

@@ -182,12 +182,12 @@ def record_feedback(state: State, service_id: str, body: FeedbackRequest) -> dic
                     400, f"/feedback/{i}/acceptedSuggestions: not a suggestion of the card"
                 )
         linked.append((ref.record_id, _feedback_data(entry)))
-    try:
-        known = {r.record_id for r in state.audit.records() if r.kind == "evaluation"}
-    except AuditError:
-        known = set()  # no log yet (nothing evaluated), or unreadable: nothing to link to
     for i, (record_id, _) in enumerate(linked):
-        if record_id not in known:
+        try:
+            issued = state.audit.get(record_id).kind == "evaluation"
+        except (KeyError, AuditError):  # none, no log yet, or unreadable: nothing to link to
+            issued = False
+        if not issued:
             raise HookError(400, f"/feedback/{i}/card: no evaluation in the audit log issued it")
     try:
         for record_id, data in linked:
