@@ -63,14 +63,14 @@ class _Needs:
 
     def rule(self, info: RuleInfo, stack: frozenset[str] = frozenset()) -> tuple[Need, ...] | None:
         """The needs that would let a rule that did not fire fire; ``None`` if data cannot."""
-        rule_id = info.loaded.rule.id
-        if rule_id in self.fired or rule_id in stack:
-            return None
+        rule_id = info.id
         if rule_id in self._memo:
             return self._memo[rule_id]
+        if rule_id in self.fired or rule_id in stack:
+            return None
         stack = stack | {rule_id}
         result: tuple[Need, ...] | None
-        if info.loaded.condition.mode == "all":
+        if info.all_of:
             parts: list[tuple[Need, ...]] = []
             for p in info.patterns:
                 part = self.pattern(p, stack)

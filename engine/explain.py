@@ -105,7 +105,9 @@ class PatternInfo:
 @dataclass(frozen=True)
 class RuleInfo:
     loaded: LoadedRule
+    id: str
     ref: str
+    all_of: bool  # the condition's mode is 'all' (else 'any')
     kind: ActionKind
     patterns: tuple[PatternInfo, ...]
     by_name: dict[str, PatternInfo]
@@ -186,7 +188,9 @@ def build_index(ruleset: Ruleset) -> RuleIndex:
         rule = loaded.rule
         info = RuleInfo(
             loaded=loaded,
+            id=rule.id,
             ref=rule.ref,
+            all_of=loaded.condition.mode == "all",
             kind=rule.action.kind,
             patterns=tuple(infos),
             by_name={p.pattern.name: p for p in infos},
