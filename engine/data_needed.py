@@ -11,8 +11,10 @@ uncounted item of the list it counts has unrecorded inputs and the condition ask
 to rise (``>= 2``, ``trd_2``: recording an item can only add to a count). A caution that
 fired because a fact ``is missing`` also asks for it.
 
-Leaf results come from the evaluation's one cache (:meth:`Context.leaf_results`), so why-not
-later reuses them.
+Facts are tested with the engine's compiled leaf tests, leaf by leaf: a fact is out at its
+first leaf that fails on recorded data, so most facts cost a test or two and no result
+objects. (The cautions' ``is missing`` leaves come from the evaluation's one cache,
+:meth:`Context.leaf_results`, which the trace shares.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..rules.conditions import MISSING, Expr, Leaf, LeafResult, evaluate_with
+from ..rules.conditions import MISSING, Expr, Leaf, evaluate_with
 from ..schemas.options import OPTION_RANK, Option
 from ..schemas.rule import ActionKind
 from .explain import DERIVED_TYPES, Context, PatternInfo, RuleInfo, unique
@@ -166,10 +168,6 @@ class _Needs:
         if src.subject is None and not _rises(leaf):
             return False  # recording an item can only add to a count: it cannot lower one
         return bool(self._unknown_items(fact_id, leaf.field))
-
-    def _unknown(self, fact_id: str, result: LeafResult) -> bool:
-        """Whether a failing leaf fails only for lack of data."""
-        return not result.ok and self._unknown_value(fact_id, result.leaf, result.actual)
 
     def _unknown_items(self, fact_id: str, field: str) -> list[str]:
         """Items with unrecorded inputs behind a derived value: the item the value is about,
