@@ -3,8 +3,10 @@
 Everything that depends only on the rules is computed once, when the engine is built
 (:class:`RuleIndex`: rendered conditions, rendered citations, rationale templates, which rules
 recommend which option). Everything that depends on the case lives in one :class:`Context` per
-evaluation, which tests each (pattern, fact) pair at most once and shares the leaf results
-between evidence, trace and why-not.
+evaluation, which builds each (pattern, fact) pair's leaf results (value, missing, ok) at
+most once and shares them between evidence, trace and why-not. Where only a yes/no is needed
+(why-not's nearest fact, the data-needed walk) the compiled boolean leaf tests run instead,
+stopping at the first failing leaf: cheaper than building the results.
 
 Works on plain data: evidence items are tuples until they are written out as dicts.
 """
