@@ -77,19 +77,20 @@ def test_records_form_a_verified_chain(filled: Path) -> None:
     assert result.head == records[-1].hash
 
 
-def test_a_database_log_finds_a_record_by_its_index(
-    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_a_record_is_found_without_parsing_the_log(
+    log_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Looking a record id up (what CDS feedback does per entry) is one indexed query in a
-    database log, not a read of the whole log; the record is the one the log holds."""
-    path = tmp_path / "audit.sqlite"
-    with open_log(path, key=KEY) as log:
+    database log and a text search in a JSON Lines log, never a parse of every record; the
+    record is the one the log holds, and feedback naming it does not stand in for it."""
+    with open_log(log_path, key=KEY) as log:
         fill_with_examples(log, engine)
         records = list(log.records())
 
         def no_scan() -> Any:
             raise AssertionError("the whole log was read")
 
+        log.append_feedback(records[4].record_id, {"outcome": "accepted"}, "trd-plan")
         monkeypatch.setattr(log, "records", no_scan)
         assert log.get(records[4].record_id) == records[4]
         with pytest.raises(KeyError):

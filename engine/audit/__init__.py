@@ -207,7 +207,7 @@ class AuditLog:
         """A record by sequence number (int) or record id; ``KeyError`` if there is none.
 
         A database store finds a record id through its index (one query, however long the
-        log); a JSON Lines log is read until the record."""
+        log); a JSON Lines log is searched as text, parsing only the line found."""
         find = getattr(self._store, "find", None)
         if isinstance(ref, str) and find is not None:
             entry = find(ref)

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ...schemas.canonical import sha256_bytes
+from ...schemas.canonical import canonical_json, sha256_bytes
 from ...schemas.errors import AuditError
 from .record import FORMAT, AuditRecord, RawEntry
 from .verify import last_record
@@ -222,6 +222,15 @@ class JsonlStore:
                 position += 1
                 complete = line.endswith(b"\n")
                 yield RawEntry(position, _decode(line.rstrip(b"\n")), complete)
+
+    def find(self, record_id: str) -> RawEntry | None:
+        """The first line holding ``"record_id":"<id>"`` as a record writes it: a text search,
+        no record parsed on the way (the caller parses and checks the one found)."""
+        needle = canonical_json({"record_id": record_id})[1:-1]
+        for entry in self.entries():
+            if entry.text is not None and needle in entry.text:
+                return entry
+        return None
 
     def close(self) -> None:
         return None
