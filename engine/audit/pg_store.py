@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...schemas.errors import AuditError
 from .record import FORMAT, AuditRecord, RawEntry
-from .store import ROW_COLUMNS, MakeRecord, paged_entries, row_entry
+from .store import ROW_COLUMNS, MakeRecord, paged_entries, row_entry, row_values
 from .verify import last_record
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -190,46 +190,16 @@ class PostgresStore:
                         prev = last_record(row[0] if isinstance(row[0], str) else None, self.name)
                     record = make(prev, None)  # may refuse: the transaction rolls back
                     conn.execute(
-                        f"INSERT INTO {RECORDS} (seq, record_id, hash, case_id, report_id,"
-                        " pseudonym, record) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        (
-                            record.seq,
-                            record.record_id,
-                            record.hash,
-                            record.case_id,
-                            record.report_id,
-                            record.subject.get("pseudonym"),
-                            record.to_json(),
-                        ),
+                        f"INSERT INTO {RECORDS} ({ROW_COLUMNS})"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        row_values(record),
                     )
                 return record
             except psycopg.Error as exc:
                 raise AuditError(f"cannot write: {_one_line(exc)}", path=self.name) from exc
 
-    def entries(self) -> Iterator[RawEntry]:
-        """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
-        import psycopg
-
-        def fetch(last: int) -> list[Any]:
-            with self._lock:
-                try:
-                    conn = self._connect()
-                    with conn.transaction():
-                        if conn.execute("SELECT to_regclass(%s)", (RECORDS,)).fetchone()[0] is None:
-                            raise AuditError("no such audit log (no tables)", path=self.name)
-                        rows: list[Any] = conn.execute(
-                            f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE seq > %s"
-                            f" ORDER BY seq LIMIT {_BATCH}",
-                            (last,),
-                        ).fetchall()
-                        return rows
-                except psycopg.Error as exc:
-                    raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
-
-        return paged_entries(fetch)
-
-    def find(self, record_id: str) -> RawEntry | None:
-        """One record by its id, through the indexed column (``None`` if there is none)."""
+    def _read(self, query: str, args: tuple[Any, ...]) -> list[Any]:
+        """The rows of one read, in a transaction that first checks the log exists."""
         import psycopg
 
         with self._lock:
@@ -238,17 +208,20 @@ class PostgresStore:
                 with conn.transaction():
                     if conn.execute("SELECT to_regclass(%s)", (RECORDS,)).fetchone()[0] is None:
                         raise AuditError("no such audit log (no tables)", path=self.name)
-                    row = conn.execute(
-                        f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE record_id = %s", (record_id,)
-                    ).fetchone()
-                    if row is None:
-                        return None
-                    (position,) = conn.execute(
-                        f"SELECT COUNT(*) FROM {RECORDS} WHERE seq <= %s", (row[0],)
-                    ).fetchone()
+                    rows: list[Any] = conn.execute(query, args).fetchall()
+                    return rows
             except psycopg.Error as exc:
                 raise AuditError(f"cannot read: {_one_line(exc)}", path=self.name) from exc
-        return row_entry(int(position), row)
+
+    def entries(self) -> Iterator[RawEntry]:
+        """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
+        query = f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE seq > %s ORDER BY seq LIMIT {_BATCH}"
+        return paged_entries(lambda last: self._read(query, (last,)))
+
+    def find(self, record_id: str) -> RawEntry | None:
+        """One record by its id, through the indexed column (``None`` if there is none)."""
+        rows = self._read(f"SELECT {ROW_COLUMNS} FROM {RECORDS} WHERE record_id = %s", (record_id,))
+        return row_entry(rows[0][0], rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:

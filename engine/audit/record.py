@@ -316,10 +316,10 @@ def build_record(
 @dataclass(frozen=True)
 class RawEntry:
     """One stored record as read back: ``position`` is the 1-based line (JSONL) or row
-    (SQLite, in ``seq`` order); ``text`` is None when the bytes are not UTF-8; ``complete`` is
-    false for a torn last line; ``columns`` holds a database row's indexed columns (``seq``,
-    ``record_id``, ``hash``, ``case_id``, ``report_id``, ``pseudonym``), which must agree with
-    the record."""
+    (a database, in ``seq`` order; a record found by id is at its ``seq``); ``text`` is None
+    when the bytes are not UTF-8; ``complete`` is false for a torn last line; ``columns``
+    holds a database row's indexed columns (``seq``, ``record_id``, ``hash``, ``case_id``,
+    ``report_id``, ``pseudonym``), which must agree with the record."""
 
     position: int
     text: str | None

@@ -121,6 +121,19 @@ def row_entry(position: int, row: Sequence[Any]) -> RawEntry:
 ROW_COLUMNS = "seq, record_id, hash, case_id, report_id, pseudonym, record"
 
 
+def row_values(record: AuditRecord) -> tuple[Any, ...]:
+    """What a database store writes for a record, in :data:`ROW_COLUMNS` order."""
+    return (
+        record.seq,
+        record.record_id,
+        record.hash,
+        record.case_id,
+        record.report_id,
+        record.subject.get("pseudonym"),
+        record.to_json(),
+    )
+
+
 def paged_entries(fetch: Callable[[int], Sequence[Sequence[Any]]]) -> Iterator[RawEntry]:
     """Every row of a database store in ``seq`` order, read a page at a time: ``fetch(last)``
     returns the next rows (``ROW_COLUMNS``) after ``seq`` ``last`` (appends may go on
@@ -358,17 +371,8 @@ class SqliteStore:
                 prev = last_record(text, self.name)
             record = make(prev, None)
             conn.execute(
-                "INSERT INTO audit_records (seq, record_id, hash, case_id, report_id, pseudonym,"
-                " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.seq,
-                    record.record_id,
-                    record.hash,
-                    record.case_id,
-                    record.report_id,
-                    record.subject.get("pseudonym"),
-                    record.to_json(),
-                ),
+                f"INSERT INTO audit_records ({ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row_values(record),
             )
             return record
 
@@ -379,42 +383,24 @@ class SqliteStore:
                 raise AuditError(f"cannot write: {exc}", path=str(self.path)) from exc
             return result
 
+    def _read(self, query: str, args: tuple[Any, ...]) -> list[Any]:
+        """The rows of one read (the database must exist; errors name the log)."""
+        with self._lock:
+            try:
+                return self._connect(create=False).execute(query, args).fetchall()
+            except sqlite3.Error as exc:
+                raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
+
     def entries(self) -> Iterator[RawEntry]:
         """Rows in ``seq`` order, fetched in batches (appends may go on meanwhile)."""
-
-        def fetch(last: int) -> list[Any]:
-            with self._lock:
-                try:
-                    return (
-                        self._connect(create=False)
-                        .execute(
-                            f"SELECT {ROW_COLUMNS} FROM audit_records WHERE seq > ?"
-                            " ORDER BY seq LIMIT 256",
-                            (last,),
-                        )
-                        .fetchall()
-                    )
-                except sqlite3.Error as exc:
-                    raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
-
-        return paged_entries(fetch)
+        query = f"SELECT {ROW_COLUMNS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT 256"
+        return paged_entries(lambda last: self._read(query, (last,)))
 
     def find(self, record_id: str) -> RawEntry | None:
         """One record by its id, through the indexed column (``None`` if there is none)."""
-        with self._lock:
-            try:
-                conn = self._connect(create=False)
-                row = conn.execute(
-                    f"SELECT {ROW_COLUMNS} FROM audit_records WHERE record_id = ?", (record_id,)
-                ).fetchone()
-                if row is None:
-                    return None
-                (position,) = conn.execute(
-                    "SELECT COUNT(*) FROM audit_records WHERE seq <= ?", (row[0],)
-                ).fetchone()
-            except sqlite3.Error as exc:
-                raise AuditError(f"cannot read: {exc}", path=str(self.path)) from exc
-        return row_entry(int(position), row)
+        query = f"SELECT {ROW_COLUMNS} FROM audit_records WHERE record_id = ?"
+        rows = self._read(query, (record_id,))
+        return row_entry(rows[0][0], rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:
