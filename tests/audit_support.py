@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 
 from tests.conftest import AT, EXAMPLES, load_yaml
 from trd_cds import Engine, Report
-from trd_cds.engine.audit import GENESIS, AuditLog, open_log
+from trd_cds.engine.audit import ENV_KEY, GENESIS, AuditLog, open_log
 from trd_cds.rules.loader import bundled_rules_dir
 
 KEY = b"audit-test-key-0123456789abcdef"
@@ -223,3 +226,41 @@ def check_threads_lose_nothing(target: str, engine: Engine, threads: int = 8) ->
     assert result.ok, result
     assert result.count == 10 * threads
     assert ids == sorted(f"t{w}-{i}" for w in range(threads) for i in range(10))
+
+
+#: A writer process: appends to the log given in argv (a file or a PostgreSQL URL), printing
+#: each acknowledged record. ``count`` < 0 means "until killed". The key comes from the
+#: environment, as in production.
+WRITER = """
+import sys
+from datetime import datetime, timezone
+from tests.audit_support import small_case
+from trd_cds import Engine
+from trd_cds.engine.audit import open_log
+
+target, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+engine = Engine()
+at = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+print("ready", flush=True)
+with open_log(target) as log:
+    i = 0
+    while count < 0 or i < count:
+        case = small_case(f"{who}-{i}")
+        record = log.append(engine.evaluate(case, at=at), case)
+        print(record.seq, record.case_id, flush=True)
+        i += 1
+"""
+
+
+def writer(target: str | Path, who: str, count: int) -> subprocess.Popen[str]:
+    """Start :data:`WRITER` on ``target`` in a process of its own."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, ENV_KEY: KEY.decode(), "PYTHONPATH": str(root)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target), who, str(count)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=root,
+    )

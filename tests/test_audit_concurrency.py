@@ -4,52 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.audit_support import KEY, STORES, check_threads_lose_nothing, small_case
+from tests.audit_support import KEY, STORES, check_threads_lose_nothing, small_case, writer
 from tests.conftest import AT
 from trd_cds import Engine
-from trd_cds.engine.audit import ENV_KEY, open_log
-
-#: A writer process: appends to the log given in argv, printing each acknowledged record.
-#: ``count`` < 0 means "until killed". The key comes from the environment, as in production.
-WRITER = """
-import sys
-from datetime import datetime, timezone
-from tests.audit_support import small_case
-from trd_cds import Engine
 from trd_cds.engine.audit import open_log
-
-path, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-engine = Engine()
-at = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
-print("ready", flush=True)
-with open_log(path) as log:
-    i = 0
-    while count < 0 or i < count:
-        case = small_case(f"{who}-{i}")
-        record = log.append(engine.evaluate(case, at=at), case)
-        print(record.seq, record.case_id, flush=True)
-        i += 1
-"""
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _writer(path: Path, who: str, count: int) -> subprocess.Popen[str]:
-    env = {**os.environ, ENV_KEY: KEY.decode(), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), who, str(count)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -61,7 +23,7 @@ def test_threads_lose_nothing(tmp_path: Path, engine: Engine, store: str) -> Non
 @pytest.mark.parametrize("store", STORES)
 def test_four_processes_lose_nothing(tmp_path: Path, store: str) -> None:
     path = tmp_path / f"audit.{store}"
-    procs = [_writer(path, f"p{n}", 25) for n in range(4)]
+    procs = [writer(path, f"p{n}", 25) for n in range(4)]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
@@ -79,7 +41,7 @@ def test_four_processes_lose_nothing(tmp_path: Path, store: str) -> None:
 @pytest.mark.parametrize("store", STORES)
 def test_sigkill_mid_run_leaves_every_completed_record(tmp_path: Path, store: str) -> None:
     path = tmp_path / f"audit.{store}"
-    procs = [_writer(path, f"k{n}", -1) for n in range(2)]
+    procs = [writer(path, f"k{n}", -1) for n in range(2)]
     acknowledged: set[int] = set()
     try:
         assert procs[0].stdout is not None

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.audit_support import KEY, check_threads_lose_nothing, fill_with_examples, small_case
+from tests.audit_support import (
+    KEY,
+    check_threads_lose_nothing,
+    fill_with_examples,
+    small_case,
+    writer,
+)
 from tests.conftest import AT
 from tests.pg_support import PgServer, missing_reason
 from tests.test_audit_tamper import TAMPERS, Tamper
@@ -150,28 +156,6 @@ def test_threads_lose_nothing(url: str, engine: Engine) -> None:
     check_threads_lose_nothing(url, engine)
 
 
-#: A writer process: ``count`` appends (< 0: until killed), printing each acknowledged seq.
-WRITER = """
-import sys
-from datetime import datetime, timezone
-from tests.audit_support import small_case
-from trd_cds import Engine
-from trd_cds.engine.audit import open_log
-
-url, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-engine = Engine()
-at = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
-print("ready", flush=True)
-with open_log(url) as log:
-    i = 0
-    while count < 0 or i < count:
-        case = small_case(f"{who}-{i}")
-        record = log.append(engine.evaluate(case, at=at), case)
-        print(record.seq, record.case_id, flush=True)
-        i += 1
-"""
-
-
 def _create_schema(url: str) -> None:
     owner = PostgresStore(url)
     try:
@@ -180,22 +164,10 @@ def _create_schema(url: str) -> None:
         owner.close()
 
 
-def _writer(url: str, who: str, count: int) -> subprocess.Popen[str]:
-    env = {**os.environ, ENV_KEY: KEY.decode(), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", WRITER, url, who, str(count)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-
-
 @pytest.mark.slow
 def test_four_processes_500_appends_each(url: str) -> None:
     _create_schema(url)  # as in production: the owner creates the tables once
-    procs = [_writer(url, f"p{n}", 500) for n in range(4)]
+    procs = [writer(url, f"p{n}", 500) for n in range(4)]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
@@ -212,7 +184,7 @@ def test_four_processes_500_appends_each(url: str) -> None:
 @pytest.mark.slow
 def test_sigkill_mid_append_loses_nothing_acknowledged(url: str, engine: Engine) -> None:
     _create_schema(url)
-    procs = [_writer(url, f"k{n}", -1) for n in range(2)]
+    procs = [writer(url, f"k{n}", -1) for n in range(2)]
     acknowledged: set[int] = set()
     try:
         assert procs[0].stdout is not None
