@@ -87,6 +87,24 @@ def stored_texts(path: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT record FROM audit_records ORDER BY seq")]
 
 
+def intruder_row(position: int, text: str) -> tuple[Any, ...]:
+    """A database row an intruder writes for a record text: the position as ``seq``, the
+    text's own ids where it has them (so the columns look plausible), junk where it has not."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+    return (
+        position,
+        data.get("record_id", f"junk-{position}"),
+        data.get("hash", ""),
+        data.get("case_id", ""),
+        data.get("provenance", {}).get("report_id", ""),
+        data.get("subject", {}).get("pseudonym"),
+        text,
+    )
+
+
 def rewrite(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
     """Replace the stored records as an intruder with write access would.
 
@@ -100,19 +118,10 @@ def rewrite(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM audit_records")
         for position, text in enumerate(texts, start=1):
-            data = json.loads(text)
             conn.execute(
                 "INSERT INTO audit_records (seq, record_id, hash, case_id, report_id, pseudonym,"
                 " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    position,
-                    data.get("record_id", f"junk-{position}"),
-                    data.get("hash", ""),
-                    data.get("case_id", ""),
-                    data.get("provenance", {}).get("report_id", ""),
-                    data.get("subject", {}).get("pseudonym"),
-                    text,
-                ),
+                intruder_row(position, text),
             )
     conn.close()
 

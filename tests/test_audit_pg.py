@@ -7,7 +7,6 @@ the tests skip, saying why, only when the PostgreSQL binaries are not installed.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from tests.audit_support import (
     KEY,
     check_threads_lose_nothing,
     fill_with_examples,
+    intruder_row,
     small_case,
     writer,
 )
@@ -259,22 +259,10 @@ def _tamper(url: str, tamper: Tamper) -> None:
         assert edited != texts
         conn.execute(f"DELETE FROM {RECORDS}")
         for position, text in enumerate(edited, start=1):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                data = {}
             conn.execute(
                 f"INSERT INTO {RECORDS} (seq, record_id, hash, case_id, report_id, pseudonym,"
                 " record) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    position,
-                    data.get("record_id", f"junk-{position}"),
-                    data.get("hash", ""),
-                    data.get("case_id", ""),
-                    data.get("provenance", {}).get("report_id", ""),
-                    data.get("subject", {}).get("pseudonym"),
-                    text,
-                ),
+                intruder_row(position, text),
             )
 
 
