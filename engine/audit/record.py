@@ -97,12 +97,21 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+def record_provenance(report: Report) -> dict[str, Any]:
+    """The report's provenance as the record keeps it: the schema's form, absent optional
+    fields as null (validates the provenance alone, not the whole report)."""
+    from ...schemas.report_document import Provenance
+
+    return Provenance.model_validate(report.part("provenance")).model_dump(mode="json")
+
+
 def outcome_of(report: Report) -> dict[str, list[str]]:
+    """What the log indexes of a report (read from its plain data: no typed view built)."""
     return {
-        "recommended": [r.option.value for r in report.recommendations],
-        "blocked": [b.option.value for b in report.blocked],
-        "gates": [g.gate for g in report.gates],
-        "cautions": [c.option.value for c in report.cautions],
+        "recommended": [r["option"] for r in report.part("recommendations")],
+        "blocked": [b["option"] for b in report.part("blocked")],
+        "gates": [g["gate"] for g in report.part("gates")],
+        "cautions": [c["option"] for c in report.part("cautions")],
     }
 
 
@@ -255,9 +264,10 @@ def check_appendable(
     path: str | None = None,
 ) -> None:
     """Refuse, before any I/O, what may not be recorded. The case is hashed here, once."""
-    if report.case_id != case.case_id or case_input_hash(case) != report.provenance.input_hash:
+    provenance = report.part("provenance")
+    if report.case_id != case.case_id or case_input_hash(case) != provenance["input_hash"]:
         raise AuditError(
-            f"report {report.provenance.report_id} was not computed from case {case.case_id!r}",
+            f"report {report.report_id} was not computed from case {case.case_id!r}",
             path=path,
         )
     if case.patient.id is not None and key is None and not store_identifiers:
@@ -296,7 +306,7 @@ def build_record(
         hash="",
         prev_hash=prev.hash if prev else GENESIS,
         case_id=case.case_id,
-        provenance=report.provenance.model_dump(mode="json"),
+        provenance=record_provenance(report),
         outcome=outcome_of(report),
         subject=subject,
         case=stored,
