@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,15 +29,16 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.cds_support import ISS, ClientKeys, write_jwks  # noqa: E402
+from tests.cds_support import (  # noqa: E402
+    ISS,
+    ClientKeys,
+    free_port,
+    start_serving,
+    stop_serving,
+    write_jwks,
+)
 
 TARGET_P95_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(sorted_ms: list[float], p: float) -> float:
@@ -62,26 +61,17 @@ def main() -> int:
     jwks = write_jwks(tmp, keys)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-c", "from trd_cds.cli import main; main()", "serve"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--trust", f"{ISS}={jwks}"]
-    cmd += ["--log-level", "warning"]
+    serve_args = ["--trust", f"{ISS}={jwks}", "--log-level", "warning"]
     env = dict(os.environ)
     if args.audit:
-        cmd += ["--audit-log", str(tmp / "audit.sqlite")]
+        serve_args += ["--audit-log", str(tmp / "audit.sqlite")]
         env["TRD_CDS_AUDIT_KEY"] = "bench-" + "k" * 32
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/cds-services", timeout=2).status_code == 401:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("the server did not start:", proc.stderr.read() if proc.stderr else "")
-                return 1
-            time.sleep(0.2)
+        proc = start_serving(serve_args, env, port)
+    except RuntimeError as exc:
+        print(exc)
+        return 1
+    try:
         path = "/cds-services/trd-plan"
         body = (ROOT / "examples" / "cds-hooks" / "patient-view.cdshook").read_bytes()
         tokens = [keys.token(base + path) for _ in range(n + args.warmup)]
@@ -112,8 +102,7 @@ def main() -> int:
                     list(pool.map(lambda t: one(client, t, True), tokens[args.warmup :]))
             wall = time.perf_counter() - started
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_serving(proc)
     ms = sorted(latencies)
     result = {
         "requests": len(ms),

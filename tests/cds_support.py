@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -283,3 +287,46 @@ def example_requests() -> dict[str, dict[str, Any]]:
         "prefetch": prefetch_from_bundle(b04),
     }
     return {"patient-view.cdshook": pv, "order-sign.cdshook": sign}
+
+
+# --------------------------------------------------------------------------- a served process
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serving(
+    args: list[str], env: dict[str, str], port: int, *, timeout: float = 60
+) -> subprocess.Popen[str]:
+    """Start ``trd-cds serve <args>`` on ``port`` and wait until it answers (an unauthenticated
+    discovery request gets 401). Raises RuntimeError with the server's stderr if it exits or
+    does not answer within ``timeout`` seconds (the process is killed then)."""
+    cmd = [sys.executable, "-c", "from trd_cds.cli import main; main()", "serve"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/cds-services"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 401:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"trd-cds serve did not start: {proc.communicate()[1]}")
+        time.sleep(0.2)
+
+
+def stop_serving(proc: subprocess.Popen[str]) -> None:
+    """Terminate a served process (kill it if it does not stop within 20 s)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

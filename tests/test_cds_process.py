@@ -5,10 +5,8 @@ with ``trd-cds audit``. Marked slow (CI runs ``pytest -m slow``)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +20,18 @@ from tests.cds_support import (
     client_keys,
     example_requests,
     fhir_routes,
+    free_port,
     hook_body,
     mock_fhir,
     patient_id,
+    start_serving,
+    stop_serving,
     write_jwks,
 )
 
 pytestmark = pytest.mark.slow
 KEY = "p" * 40
 CLI = [sys.executable, "-c", "from trd_cds.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -57,31 +52,16 @@ def server(tmp_path: Path) -> Iterator[Server]:
     jwks = write_jwks(tmp_path, client_keys())
     audit = tmp_path / "audit.sqlite"
     env = {**os.environ, "TRD_CDS_AUDIT_KEY": KEY}
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--trust", f"{ISS}={jwks}", "--audit-log", str(audit)]
-    proc = subprocess.Popen(
-        CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    args = ["--trust", f"{ISS}={jwks}", "--audit-log", str(audit)]
+    try:
+        proc = start_serving(args, env, port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/cds-services", timeout=2).status_code == 401:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"trd-cds serve did not start: {proc.communicate()[1]}")
-        time.sleep(0.2)
     try:
         yield Server(base, proc, audit, env)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_serving(proc)
 
 
 def test_serve_over_http_with_fetch_feedback_and_audit(server: Server) -> None:

@@ -7,7 +7,7 @@ recorded* and is listed as data needed, never guessed::
 
     derived = case_from_fhir(bundle, at=evaluation_time)
     report = engine.evaluate(derived.case, at=evaluation_time)
-    fhir_report = rewrite_report_pointers(json.loads(report.to_json()), derived.provenance)
+    fhir_report = rewrite_report_pointers(report.to_dict(), derived.provenance)
 """
 
 from __future__ import annotations
