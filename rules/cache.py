@@ -15,7 +15,10 @@ built from has changed. The key is a sha256 over
   else that is not keyed).
 
 Where: ``$TRD_CDS_CACHE_DIR``, else ``$XDG_CACHE_HOME/trd-cds``, else ``~/.cache/trd-cds``.
-``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it. The folder holds at most
+``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it, and so does a relative
+folder (it would depend on where the command runs). A missing folder is created (mode 0700)
+only under a folder owned by the user or by root (under ``sudo`` with the invoking user's
+``HOME``, root never leaves a root-owned folder in that home). The folder holds at most
 :data:`MAX_ENTRIES` entries (the most recently used). The library never uses it
 unless asked (``load_ruleset(cache_dir=...)``).
 
@@ -87,7 +90,9 @@ def cache_dir_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     if value is not None and value.strip():
         if value.strip().lower() in OFF:
             return None
-        return Path(value).expanduser()
+        folder = Path(value).expanduser()
+        # a relative folder would depend on where the command runs: no cache (as for XDG)
+        return folder if folder.is_absolute() else None
     xdg = env.get("XDG_CACHE_HOME", "")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "trd-cds"
@@ -147,6 +152,22 @@ def _private(info: os.stat_result) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
+def _may_create_under(cache_dir: Path) -> bool:
+    """Whether the nearest existing folder above ``cache_dir`` is this user's or root's.
+
+    Under ``sudo`` ``HOME`` may still be the invoking user's: root must not leave a root-owned
+    folder in that home (the user's own runs could then never use or create their cache).
+    """
+    parent = cache_dir.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        owner = parent.stat().st_uid
+    except OSError:
+        return False
+    return owner in (os.getuid(), 0)
+
+
 def _open_folder(cache_dir: Path, *, create: bool) -> int | None:
     """A descriptor of the cache folder if it is private (:func:`_private`), else ``None``.
 
@@ -158,7 +179,9 @@ def _open_folder(cache_dir: Path, *, create: bool) -> int | None:
     if not _SAFE_FILES:
         return None
     try:
-        if create:
+        if create and not cache_dir.exists():
+            if not _may_create_under(cache_dir):
+                return None
             cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(cache_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:

@@ -200,6 +200,10 @@ def test_where_the_cache_lives() -> None:
     assert cache_dir_from_env({"XDG_CACHE_HOME": "/x/cache"}) == Path("/x/cache/trd-cds")
     assert cache_dir_from_env({"XDG_CACHE_HOME": "relative"}) == home / ".cache" / "trd-cds"
     assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": "/y", "XDG_CACHE_HOME": "/x"}) == Path("/y")
+    assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": "~/c"}) == home / "c"
+    # relative: it would depend on where the command runs
+    assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": "cache"}) is None
+    assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": "./cache"}) is None
     for off in ("off", "OFF", " off ", "0", "false"):
         assert cache_dir_from_env({"TRD_CDS_CACHE_DIR": off}) is None
 
@@ -322,6 +326,20 @@ def test_a_folder_owned_by_someone_else_is_not_used(tmp_path: Path) -> None:
     build = _Counting()
     load_cached(bundled_rules_dir(), cache, build)
     assert build.calls == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_root_creates_no_cache_folder_in_someone_elses_home(tmp_path: Path) -> None:
+    """``sudo`` keeping the invoking user's HOME: no root-owned folder left in their home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    cache = home / ".cache" / "trd-cds"
+    assert load_ruleset(cache_dir=cache).content_hash == load_ruleset().content_hash
+    assert not (home / ".cache").exists()
+    own = tmp_path / "own" / ".cache" / "trd-cds"  # under root's own folder: created
+    load_ruleset(cache_dir=own)
+    assert len(_entries(own)) == 1
 
 
 def test_an_entry_owned_by_someone_else_is_not_loaded(
