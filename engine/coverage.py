@@ -74,8 +74,8 @@ def coverage_from_reports(reports: Iterable[tuple[str, Report]]) -> dict[str, li
     """Rule id → sorted names of the cases whose trace shows the rule fired."""
     fired: dict[str, set[str]] = {}
     for name, report in reports:
-        for entry in report.trace:
-            rule_id = entry.rule.rpartition("@")[0]
+        for entry in report.part("trace"):  # plain data: no typed view built
+            rule_id = str(entry["rule"]).rpartition("@")[0]
             fired.setdefault(rule_id, set()).add(name)
     return {rule_id: sorted(names) for rule_id, names in sorted(fired.items())}
 
