@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -240,6 +241,10 @@ def main() -> None:
     Decision support, not a decision: every output is a suggestion for a clinician, with the
     rules, case facts and sources behind it.
     """
+    # Pydantic plugins are other packages' code that sees every validated case (patient data);
+    # the command line loads none unless the environment asks (PYDANTIC_DISABLE_PLUGINS set).
+    # It also spares the entry-point scan of every installed distribution at start-up.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 # --------------------------------------------------------------------------- evaluate

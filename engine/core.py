@@ -13,7 +13,6 @@ import copy
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..schemas.case import Case
 from ..schemas.errors import EvaluationError, TrdCdsError
 from ..schemas.report import DISCLAIMER, LAZY_PARTS, Report, rewrite_pointers
 from ..schemas.settings import Settings
+from ..schemas.version import VERSION
 from .assessments import Assessment, assess
 from .explain import Context, build_index, derived_id
 from .facts import build_facts
@@ -94,10 +94,8 @@ def report_findings(assessment: Assessment, outcome: Outcome) -> list[dict[str, 
 
 
 def engine_version() -> str:
-    try:
-        return metadata.version("trd-cds")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
+    """The trd-cds version written into each report (the distribution's version too)."""
+    return VERSION
 
 
 class Engine:

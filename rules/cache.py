@@ -10,9 +10,9 @@ built from has changed. The key is a sha256 over
 * the source of the rule language: every ``*.py`` under ``rules/`` and ``schemas/`` and the
   grammar file ``condition.lark`` (so an edited checkout never reads a stale entry, even when
   the package version stays the same),
-* the trd-cds, Lark, PyYAML, Pydantic and pydantic-core versions and the Python version and
-  implementation (``tests/test_ruleset_cache.py`` checks that a cold load imports nothing
-  else that is not keyed).
+* the trd-cds, Pydantic and pydantic-core versions, Lark's and PyYAML's package
+  ``__init__.py`` (which holds their version), and the Python version and implementation
+  (``tests/test_ruleset_cache.py`` checks that a cold load imports nothing else unkeyed).
 
 Where: ``$TRD_CDS_CACHE_DIR``, else ``$XDG_CACHE_HOME/trd-cds``, else ``~/.cache/trd-cds``.
 ``TRD_CDS_CACHE_DIR=off`` (or the CLI's ``--no-cache``) disables it, and so does a relative
@@ -42,18 +42,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import pickle
 import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from pathlib import Path
 
 import pydantic
 import pydantic_core
 
+from ..schemas.version import VERSION
 from .loader import Ruleset
 
 #: Environment variable naming the cache folder (``off`` disables the cache).
@@ -105,11 +106,23 @@ def cache_dir_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     return home / ".cache" / "trd-cds"
 
 
+#: The import package of each keyed third-party distribution.
+_PACKAGES = {"lark": "lark", "PyYAML": "yaml"}
+
+
 def _version(distribution: str) -> str:
+    """What identifies a keyed distribution's code: trd-cds's version; for a third-party one,
+    the sha256 of its package ``__init__.py`` (which holds its ``__version__``), found without
+    importing it and without :mod:`importlib.metadata` (both cost more than a cache hit)."""
+    if distribution == "trd-cds":
+        return VERSION
     try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:  # pragma: no cover - a bare checkout
-        return "unknown"
+        spec = importlib.util.find_spec(_PACKAGES[distribution])
+        origin = spec.origin if spec is not None else None
+        data = Path(origin).read_bytes() if origin else b""
+    except (ImportError, OSError, ValueError):
+        data = b""
+    return "sha256:" + hashlib.sha256(data).hexdigest() if data else "unknown"
 
 
 def _language_sources() -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -151,3 +152,16 @@ def test_installed_console_script() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["case_id"] == "example-01-trd"
+
+
+def test_the_command_line_loads_no_pydantic_plugins_unless_asked(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Pydantic plugin is another package's code that would see every validated case."""
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "x")  # restored (unset) after the test
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    assert runner.invoke(main, ["rules", "list"]).exit_code == 0
+    assert os.environ.get("PYDANTIC_DISABLE_PLUGINS") == "__all__"
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some_plugin")  # the operator's choice
+    assert runner.invoke(main, ["rules", "list"]).exit_code == 0
+    assert os.environ.get("PYDANTIC_DISABLE_PLUGINS") == "some_plugin"

@@ -122,3 +122,17 @@ def test_json_schema_export_is_valid_json() -> None:
     case = json.loads(json.dumps(yaml.safe_load(example.read_text("utf-8")), default=str))
     validator.validate(case)
     assert not validator.is_valid({**case, "patient": {"age": "forty"}})
+
+
+def test_one_version_for_the_distribution_and_the_reports(engine: trd_cds.Engine) -> None:
+    """pyproject.toml reads the version from schemas/version.py; reports carry the same."""
+    from importlib import metadata
+
+    from tests.conftest import AT, load_yaml
+    from trd_cds.schemas.version import VERSION
+
+    assert metadata.version("trd-cds") == VERSION
+    report = engine.evaluate(
+        load_yaml(ROOT / "examples" / "01_trd_medication_and_therapy_failed.yaml"), at=AT
+    )
+    assert report.part("provenance")["engine_version"] == VERSION
