@@ -7,9 +7,9 @@ recommendation some rule produced, regrouped.
 Groups, derived from each recommendation's tier, strength and ``after_stabilisation`` (never
 from a list of option codes):
 
-* ``now``: safety and stabilisation: the ``safety`` and ``pathway`` tiers, and, while a safety
-  gate defers routine care (some recommendation is ``after_stabilisation``), every treatment
-  that is *not* deferred (the rapid-response treatments are part of stabilisation);
+* ``now``: safety and stabilisation: the ``safety`` and ``pathway`` tiers, and, while the
+  safety gate (``safety_escalation_first``) defers routine care, every ladder treatment that is
+  *not* ``after_stabilisation`` (the rapid-response treatments are part of stabilisation);
 * ``next``: the step the escalation ladder has reached (§4.6): the furthest ladder tier with an
   ``offer`` (an indication; ``consider`` only permits), and every ladder recommendation up to it;
   without any ladder offer, the first ladder tier present;
@@ -80,11 +80,11 @@ def _sort(items: Iterable[Json]) -> list[Json]:
 
 
 def groups(
-    recommendations: list[Json], monitor: Monitor = _no_monitoring
+    recommendations: list[Json], deferring: bool, monitor: Monitor = _no_monitoring
 ) -> tuple[dict[str, list[Json]], str | None]:
     """The recommendations as now / next / later / throughout, and the ladder step reached;
-    ``monitor`` gives each item its monitoring lines."""
-    deferring = any(r["after_stabilisation"] for r in recommendations)
+    ``deferring``: the safety gate defers routine care; ``monitor`` gives each item its
+    monitoring lines."""
     now: list[Json] = []
     ladder: list[Json] = []
     throughout: list[Json] = []
@@ -225,7 +225,7 @@ def build_plan(outcome: Outcome, ctx: Context, findings: list[Json]) -> Json:
     def monitor(option: Option) -> list[str]:
         return monitoring(option, age if isinstance(age, int) else None, risk_concern)
 
-    grouped, reached = groups(outcome.recommendations, monitor)
+    grouped, reached = groups(outcome.recommendations, outcome.deferring, monitor)
     return {
         "next_step": next_step(grouped),
         "reached": reached,

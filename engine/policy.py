@@ -8,8 +8,9 @@ maintenance, DESIGN.md #9):
    before everything, then the stabilisation itself (``schemas.options.acute_group``: the
    psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, ECT when a
    rapid-response rule recommended it, and continuing a treatment that works); every other
-   recommendation is marked
-   ``after_stabilisation``.
+   recommendation is marked ``after_stabilisation``, except the always-on tier (the
+   supportive therapeutic relationship and holistic adjuncts are care *throughout*, crisis
+   included: domain-reference §7 "always-on"; NG222 defers routine escalation, not them).
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
    rationale, rules, evidence and citations of all of them are kept.
@@ -32,10 +33,13 @@ POLICY = (
     "safety-gate-orders-safety-options-first",
     "order-by-tier-then-vocabulary",
     "stabilisation-not-deferred",
+    "always-on-care-not-deferred",
     "cautions-beside-listed-options",
 )
 
 Json = dict[str, Any]
+#: The gate that puts crisis management and stabilisation before routine care.
+SAFETY_GATE = "safety_escalation_first"
 
 
 @dataclass
@@ -83,6 +87,11 @@ class Outcome:
     def recommended(self) -> set[Option]:
         return {Option(r["option"]) for r in self.recommendations}
 
+    @property
+    def deferring(self) -> bool:
+        """Whether the safety gate defers routine care until after stabilisation."""
+        return any(g["gate"] == SAFETY_GATE for g in self.gates)
+
 
 def apply(ctx: Context) -> Outcome:
     """Turn the firings into gates, recommendations, cautions and blocks."""
@@ -128,7 +137,7 @@ def apply(ctx: Context) -> Outcome:
                 ctx.index.rules[f.rule_id].ref for f in ctx.chain(firing)
             )
 
-    safety_first = "safety_escalation_first" in gates
+    safety_first = SAFETY_GATE in gates
 
     def tier_of(option: Option) -> Tier:
         return Tier.safety if safety_first and option in SAFETY_FIRST else recs[option].tier
@@ -172,7 +181,9 @@ def apply(ctx: Context) -> Outcome:
                 "order": order,
                 "tier": tier_of(option).name,
                 "strength": e.strength.value,
-                "after_stabilisation": safety_first and acute(option) == 2,
+                "after_stabilisation": safety_first
+                and acute(option) == 2
+                and tier_of(option) is not Tier.always_on,
                 "rationale": unique(e.rationale),
                 "rules": unique(e.rules),
                 "evidence": e.evidence_json(),

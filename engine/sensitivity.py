@@ -98,7 +98,7 @@ def decide(engine: Engine, case: Case | dict[str, Any], at: datetime) -> Summary
     """The summary of the report ``engine`` would give, without building the report: the
     decision and the plan's next step, no data-needed list, ladder or explanations."""
     _, assessment, outcome, _ = engine._decide(case, at)
-    grouped, _ = groups(outcome.recommendations)
+    grouped, _ = groups(outcome.recommendations, outcome.deferring)
     return _summary(
         report_findings(assessment, outcome), outcome.recommendations, next_step(grouped)
     )

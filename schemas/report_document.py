@@ -49,7 +49,8 @@ class Recommendation(_Out):
     tier: str
     strength: Strength
     after_stabilisation: bool = Field(
-        description="true when a safety gate puts this after crisis management and stabilisation"
+        description="true when a safety gate puts this after crisis management and "
+        "stabilisation (never the always-on tier: care throughout)"
     )
     rationale: list[str]
     rules: list[str] = Field(description="id@version, in derivation order")

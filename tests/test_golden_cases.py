@@ -577,8 +577,13 @@ def _section_10_problems(
         for option in STABILISATION:
             if option in recs and recs[option].after_stabilisation:
                 yield f"{option} is deferred, but it is the stabilisation (issue 8 point 5)"
-        deferred = [i for i, o in enumerate(order) if recs[o].after_stabilisation]
-        acute = [i for i, o in enumerate(order) if not recs[o].after_stabilisation]
+        for option, rec in recs.items():
+            if rec.tier == "always_on" and rec.after_stabilisation:
+                yield f"{option} is deferred, but always-on care goes on throughout (§7)"
+        # the always-on tier is care throughout (never deferred, listed last): not ranked
+        ranked = [(i, o) for i, o in enumerate(order) if recs[o].tier != "always_on"]
+        deferred = [i for i, o in ranked if recs[o].after_stabilisation]
+        acute = [i for i, o in ranked if not recs[o].after_stabilisation]
         if deferred and acute and max(acute) > min(deferred):
             yield f"an acute option is listed below a deferred one: {order}"
     if (f.get("cssrs_level") in ("low", "moderate") or (_item9(case) or 0) >= 1) and (
