@@ -417,6 +417,21 @@ def test_replay_reports_an_unexplained_difference(log_path: Path, engine: Engine
     assert "a rationale the engine does not write" in item.detail
 
 
+def test_replay_names_a_changed_conflict_policy(log_path: Path, engine: Engine) -> None:
+    """A report written under an older policy (one step fewer) replays as 'changed', naming
+    the policy step, not as an unexplained mismatch."""
+    case = small_case("policy")
+    data = json.loads(engine.evaluate(case, at=AT).to_json())
+    policy = data["provenance"]["conflict_policy"]
+    data["provenance"]["conflict_policy"] = [p for p in policy if p != policy[-1]]
+    with open_log(log_path, key=KEY) as log:
+        log.append(Report.model_validate(data), case)
+        result = log.replay(engine)
+    (item,) = result.items
+    assert (item.status, item.config) == ("changed", (f"conflict policy: +{policy[-1]}",))
+    assert result.ok
+
+
 # ---------------------------------------------------------------------- SQLite specifics
 
 

@@ -123,7 +123,8 @@ def replay_one(record: AuditRecord, engine: Engine) -> ReplayItem:
 
 
 def config_changes(old: Provenance, new: Provenance) -> list[str]:
-    """What differs in engine, ruleset and settings (empty: a byte-identical replay is due)."""
+    """What differs in engine, ruleset, conflict policy and settings (empty: a byte-identical
+    replay is due)."""
     out = []
     if old.engine_version != new.engine_version:
         out.append(f"engine {old.engine_version} → {new.engine_version}")
@@ -132,6 +133,11 @@ def config_changes(old: Provenance, new: Provenance) -> list[str]:
             f"ruleset {old.ruleset.id}@{old.ruleset.version} ({old.ruleset.hash}) → "
             f"{new.ruleset.id}@{new.ruleset.version} ({new.ruleset.hash})"
         )
+    if old.conflict_policy != new.conflict_policy:  # the engine's policy steps, by name
+        added = [p for p in new.conflict_policy if p not in old.conflict_policy]
+        removed = [p for p in old.conflict_policy if p not in new.conflict_policy]
+        words = [*(f"+{p}" for p in added), *(f"-{p}" for p in removed)] or ["reordered"]
+        out.append(f"conflict policy: {', '.join(words)}")
     if old.settings_hash != new.settings_hash:
         keys = sorted(set(old.settings) | set(new.settings))
         for key in keys:
