@@ -8,9 +8,9 @@ maintenance, DESIGN.md #9):
    before everything, then the stabilisation itself (``schemas.options.acute_group``: the
    psychotic-depression, bipolar and perinatal steps, the lorazepam challenge, ECT when a
    rapid-response rule recommended it, and continuing a treatment that works); every other
-   recommendation is marked ``after_stabilisation``, except the always-on tier (the
-   supportive therapeutic relationship and holistic adjuncts are care *throughout*, crisis
-   included: domain-reference §7 "always-on"; NG222 defers routine escalation, not them).
+   recommendation is marked ``after_stabilisation``, except the supportive therapeutic
+   relationship (``schemas.options.THROUGHOUT_IN_CRISIS``: always-on care that goes on
+   through the crisis itself).
 3. **Deterministic order.** Recommendations sort by (tier, vocabulary order); when several
    rules recommend one option, the lowest tier and the strongest strength win, and the
    rationale, rules, evidence and citations of all of them are kept.
@@ -23,7 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..schemas.options import OPTION_RANK, SAFETY_FIRST, Option, Tier, acute_group
+from ..schemas.options import (
+    OPTION_RANK,
+    SAFETY_FIRST,
+    THROUGHOUT_IN_CRISIS,
+    Option,
+    Tier,
+    acute_group,
+)
 from ..schemas.rule import ActionKind, Strength
 from .explain import Context, EvidenceItem, evidence_json, unique, unique_evidence
 from .session import Firing
@@ -33,7 +40,7 @@ POLICY = (
     "safety-gate-orders-safety-options-first",
     "order-by-tier-then-vocabulary",
     "stabilisation-not-deferred",
-    "always-on-care-not-deferred",
+    "therapeutic-relationship-not-deferred",
     "cautions-beside-listed-options",
 )
 
@@ -183,7 +190,7 @@ def apply(ctx: Context) -> Outcome:
                 "strength": e.strength.value,
                 "after_stabilisation": safety_first
                 and acute(option) == 2
-                and tier_of(option) is not Tier.always_on,
+                and option not in THROUGHOUT_IN_CRISIS,
                 "rationale": unique(e.rationale),
                 "rules": unique(e.rules),
                 "evidence": e.evidence_json(),

@@ -139,6 +139,13 @@ ACUTE_RISK_FACTOR: frozenset[Option] = frozenset({Option.substance_use_treatment
 #: "after stabilisation" would read as "hold the current antidepressant" (review finding).
 CONTINUATION: frozenset[Option] = frozenset({Option.relapse_prevention_maintenance})
 
+#: Always-on care that goes on through the crisis itself, never marked "after stabilisation":
+#: the supportive therapeutic relationship (SEED L122–L126, domain-reference §7 "always-on").
+#: The alliance *is* how crisis care engages the person; §6.3 defers routine escalation, not it.
+#: The holistic adjuncts (exercise, nutrition, mindfulness practice) stay deferred: they are
+#: not for someone catatonic, not eating or in acute crisis. Project convention [C].
+THROUGHOUT_IN_CRISIS: frozenset[Option] = frozenset({Option.supportive_therapeutic_relationship})
+
 #: Rules that recommend ECT *because a rapid response is needed* (NG222 1.13.1). ECT is
 #: exempt from deferral under the safety gate only when one of these recommended it, not when
 #: e.g. the "multiple failures" rule did (issue 8 point 5).

@@ -50,7 +50,7 @@ class Recommendation(_Out):
     strength: Strength
     after_stabilisation: bool = Field(
         description="true when a safety gate puts this after crisis management and "
-        "stabilisation (never the always-on tier: care throughout)"
+        "stabilisation (never the supportive therapeutic relationship)"
     )
     rationale: list[str]
     rules: list[str] = Field(description="id@version, in derivation order")

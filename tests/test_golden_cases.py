@@ -577,9 +577,9 @@ def _section_10_problems(
         for option in STABILISATION:
             if option in recs and recs[option].after_stabilisation:
                 yield f"{option} is deferred, but it is the stabilisation (issue 8 point 5)"
-        for option, rec in recs.items():
-            if rec.tier == "always_on" and rec.after_stabilisation:
-                yield f"{option} is deferred, but always-on care goes on throughout (§7)"
+        relationship = recs.get("supportive_therapeutic_relationship")
+        if relationship is not None and relationship.after_stabilisation:
+            yield "the therapeutic relationship is deferred, but it goes on through the crisis"
         # the always-on tier is care throughout (never deferred, listed last): not ranked
         ranked = [(i, o) for i, o in enumerate(order) if recs[o].tier != "always_on"]
         deferred = [i for i, o in ranked if recs[o].after_stabilisation]
