@@ -580,7 +580,7 @@ def _section_10_problems(
         relationship = recs.get("supportive_therapeutic_relationship")
         if relationship is not None and relationship.after_stabilisation:
             yield "the therapeutic relationship is deferred, but it goes on through the crisis"
-        # the always-on tier is care throughout (never deferred, listed last): not ranked
+        # the always-on tier is listed last, deferred or not (THROUGHOUT_IN_CRISIS): not ranked
         ranked = [(i, o) for i, o in enumerate(order) if recs[o].tier != "always_on"]
         deferred = [i for i, o in ranked if recs[o].after_stabilisation]
         acute = [i for i, o in ranked if not recs[o].after_stabilisation]
