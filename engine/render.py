@@ -95,7 +95,8 @@ def text(
             for r in b["reasons"]:
                 lines.append(f"      {r}")
             if b["option"] in overridden:
-                lines.append(f"      {overridden_sentence(overridden[b['option']])}")
+                sentence = overridden_sentence(overridden[b["option"]], with_reason=False)
+                lines.append(f"      {sentence}")
     cautions = report.part("cautions")
     if cautions:
         lines += ["", "CAUTIONS"]
@@ -170,7 +171,7 @@ def markdown(report: Report) -> str:
         for b in blocked:
             out.append(f"- `{b['option']}` — {' '.join(b['reasons'])} ({', '.join(b['rules'])})")
             if b["option"] in overridden:
-                out.append(f"  - {overridden_sentence(overridden[b['option']])}")
+                out.append(f"  - {overridden_sentence(overridden[b['option']], with_reason=False)}")
         out.append("")
     cautions = report.part("cautions")
     if cautions:
@@ -217,7 +218,7 @@ def why_not_text(report: Report, option: str) -> str:
         lines += [f"  - {r}" for r in entry.get("reasons", [])]
         overridden = _overridden(report)
         if option in overridden:
-            lines.append(f"  x {overridden_sentence(overridden[option])}")
+            lines.append(f"  x {overridden_sentence(overridden[option], with_reason=False)}")
         return _wrapped(lines)
     if entry["status"] == "no_rule":
         return _wrapped([f"{name}: NOT RECOMMENDED — no active rule recommends it"])

@@ -74,11 +74,18 @@ def numbered(report: Report) -> list[tuple[str, Json]]:
     return out
 
 
-def overridden_sentence(o: Json) -> str:
-    """``ECT indicated (reason) — declined: record capacity, explore the reasons, revisit``."""
+def overridden_sentence(o: Json, *, with_reason: bool = True) -> str:
+    """``ECT indicated (indication) — blocked: reason (rule) — declined: record capacity, ...``:
+    the indication, why it was blocked and by which rule (``with_reason=False``: left out,
+    where the block's reasons are printed just above), and what to do."""
     why = (o["indication"][0] if o["indication"] else "").rstrip(".")
     indicated = f"{option_label(o['option'])} indicated" + (f" ({why})" if why else "")
-    return f"{indicated} — {o['advice']}"
+    reason = (o["reasons"][0] if o["reasons"] else "").rstrip(".")
+    rules = ", ".join(o["blocked_by"])
+    if not with_reason:
+        return f"{indicated} — {o['advice']}"
+    blocked = f"blocked: {reason} ({rules})" if reason else f"blocked by {rules}"
+    return f"{indicated} — {blocked} — {o['advice']}"
 
 
 def data_needed_sentence(d: Json) -> str:

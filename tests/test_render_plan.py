@@ -62,6 +62,11 @@ def test_overridden_indication_in_every_rendering(engine: Engine) -> None:
     assert sentence in markdown(report)
     assert sentence in html(report)
     assert "declined: record capacity" in " ".join(why_not_text(report, "ect").split())
+    # why it was ruled out, and by which rule, at a glance
+    (ect,) = [o for o in report.part("plan")["overridden"] if o["option"] == "ect"]
+    blocked = f"blocked: {ect['reasons'][0].rstrip('.')} ({', '.join(ect['blocked_by'])})"
+    assert ect["blocked_by"] and blocked in flat
+    assert blocked in " ".join(markdown(report).split())
 
 
 def test_markdown_starts_with_the_plan(engine: Engine) -> None:
