@@ -76,7 +76,10 @@ def case_from_fhir(
     against its date; never the clock). ``patient`` picks one patient from multi-patient
     content; with several patients and no ``patient`` a :class:`FhirError` lists them.
     """
-    groups = group_by_patient(iter_resources(data))
+    try:
+        groups = group_by_patient(iter_resources(data))
+    except FhirError as exc:
+        raise FhirError(source, exc.errors) from None
     ids = sorted(k for k in groups if k)
     if patient is None:
         if len(ids) != 1:
@@ -212,7 +215,13 @@ def map_measurements(b: Builder, scores: list[Score], onset: date | None) -> Non
         if s.total is not None:
             b.set(f"{ptr}/score", s.total, s.total_at)
         b.set(f"{ptr}/date", (s.day or date.min).isoformat(), s.date_at or anchor)
-        if s.item9 is not None and (s.total is None or s.item9 <= s.total):
+        if s.item9 is not None and s.total is not None and s.item9 > s.total:
+            # a suicidal-thoughts answer is never dropped for a total that cannot be right
+            raise FhirError(
+                "<fhir>",
+                [(s.item9_at, f"item 9 ({s.item9}) exceeds the total {s.total} ({s.total_at})")],
+            )
+        if s.item9 is not None:
             b.set(f"{ptr}/item9", s.item9, s.item9_at)
     if alone is not None:
         b.need(

@@ -152,7 +152,12 @@ def _period(r: Resource, today: date) -> tuple[date | None, date | None, bool, s
     start = fhir_date(r.get("whenHandedOver")) or fhir_date(r.get("whenPrepared"))
     spath = "/whenHandedOver" if "whenHandedOver" in r else "/whenPrepared"
     days = (r.get("daysSupply") or {}).get("value")
-    end = start + timedelta(days=float(days)) if start and isinstance(days, (int, float)) else None
+    end = None
+    if start and isinstance(days, (int, float)):
+        try:
+            end = start + timedelta(days=float(days))
+        except (OverflowError, ValueError):  # beyond the calendar: no end date, not a crash
+            end = None
     return start, end, False, spath, "/daysSupply/value"
 
 

@@ -1,0 +1,422 @@
+"""Hostile FHIR input: every bundle, resource list or Bulk folder gives a case whose values come
+from named resources, or a FhirError/CaseError naming the resource and path; never a
+traceback, a hang, or a quietly wrong value (one regression test per defect found)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from tests.conftest import examples
+from tests.fhir_support import (
+    LOINC,
+    RXNORM,
+    condition,
+    daily,
+    depressed,
+    med_request,
+    patient,
+    phq9,
+)
+from trd_cds import Case
+from trd_cds.cli import main
+from trd_cds.interop.fhir import FhirError, case_from_fhir
+from trd_cds.schemas.errors import CaseError
+
+AT = datetime(2026, 6, 1, tzinfo=timezone.utc)
+ITEMS = ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3")
+
+
+def _bundle(*resources: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def _error(data: Any, **kw: Any) -> FhirError:
+    with pytest.raises(FhirError) as exc:
+        case_from_fhir(data, at=kw.pop("at", AT), **kw)
+    return exc.value
+
+
+def _answer(code: str, value: int) -> dict[str, Any]:
+    return {"linkId": f"/{code}", "answer": [{"valueInteger": value}]}
+
+
+def _phq9_response(items: list[int], total: int | None = None) -> dict[str, Any]:
+    answers = [_answer(c, v) for c, v in zip((*ITEMS, "44260-8"), items, strict=True)]
+    if total is not None:
+        answers.append(_answer("44261-6", total))
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": "q1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "authored": "2026-05-01",
+        "item": answers,
+    }
+
+
+def _yes_no(yes: bool) -> dict[str, Any]:
+    return {"valueCoding": {"system": LOINC, "code": "LA33-6" if yes else "LA32-8"}}
+
+
+def _cssrs(rid: str, authored: str, yes: bool) -> dict[str, Any]:
+    # items 1, 2 and 6 (behaviour) and 6b (within 3 months)
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": rid,
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "authored": authored,
+        "item": [
+            {"linkId": f"/{code}", "answer": [_yes_no(yes)]}
+            for code in ("93246-7", "93247-5", "93267-3", "93269-9")
+        ],
+    }
+
+
+def _pregnancy(rid: str, when: str, pregnant: bool) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
+        "effectiveDateTime": when,
+        "valueCodeableConcept": {
+            "coding": [{"system": LOINC, "code": "LA15173-0" if pregnant else "LA26683-5"}]
+        },
+    }
+
+
+# ------------------------------------------------------------------ crashes
+
+
+@pytest.mark.parametrize("days", [1e10, 3_000_000])
+def test_a_days_supply_beyond_the_calendar_is_no_crash(days: float) -> None:
+    dispense = {
+        "resourceType": "MedicationDispense",
+        "id": "d1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}]},
+        "whenHandedOver": "2026-03-01",
+        "daysSupply": {"value": days},
+    }
+    result = case_from_fhir(_bundle(*depressed(), dispense), at=AT)
+    (trial,) = result.case.antidepressant_trials
+    assert trial.weeks_at_dose is None  # no end date: data needed, not a guess
+    assert any(n.pointer == "/antidepressant_trials/0/weeks_at_dose" for n in result.data_needed)
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "needle"),
+    [
+        ({"resourceType": "Bundle", "entry": 5}, "Bundle/?#/entry", "not a list"),
+        ({"resourceType": "Bundle", "entry": [5]}, "Bundle/?#/entry/0", "not an object"),
+        (
+            {"resourceType": "Bundle", "entry": [{"resource": [1]}]},
+            "Bundle/?#/entry/0/resource",
+            "not an object",
+        ),
+        ([patient(), 5], "/1", "not a FHIR resource"),
+        (7, "/", "not FHIR content"),
+    ],
+)
+def test_a_bundle_of_the_wrong_shape_is_a_fhir_error(data: Any, where: str, needle: str) -> None:
+    err = _error(data, source="x.json")
+    assert err.source == "x.json"
+    assert err.errors[0][0] == where and needle in err.errors[0][1]
+
+
+def test_a_bundle_entry_of_the_wrong_shape_is_an_error_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "b.json"
+    path.write_text('{"resourceType": "Bundle", "entry": 5}', "utf-8")
+    result = CliRunner().invoke(main, ["evaluate", "--at", "2026-06-01T00:00:00Z", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}: Bundle/?#/entry: entry is not a list" in result.output
+    assert "internal error" not in result.output
+
+
+def test_a_questionnaire_response_nested_deeply_is_an_error_not_a_recursion_error() -> None:
+    item: dict[str, Any] = {"linkId": "/44260-8", "answer": [{"valueInteger": 1}]}
+    for i in range(300):
+        item = {"linkId": f"g{i}", "item": [item]}
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "deep",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "item": [item],
+    }
+    err = _error(_bundle(*depressed(), qr))
+    assert err.errors[0][0].startswith("QuestionnaireResponse/deep#/item/0/item/0/")
+    assert "nested more than 64 levels deep" in err.errors[0][1]
+
+
+def test_bundles_nested_a_thousand_deep_do_not_exhaust_the_stack() -> None:
+    data: dict[str, Any] = _bundle(*depressed())
+    for _ in range(1000):
+        data = {"resourceType": "Bundle", "entry": [{"resource": data}]}
+    assert case_from_fhir(data, at=AT).case.patient.age == 46
+
+
+# ------------------------------------------------------------------ quietly wrong values
+
+
+def test_two_patients_with_one_id_and_two_birth_dates_are_an_error() -> None:
+    for order in (1, -1):
+        res = [*depressed(), patient(birth="2015-01-01")][::order]
+        err = _error(_bundle(*res))
+        assert err.errors == [
+            ("Patient/p1#", "given twice with different content: which one is right?")
+        ]
+
+
+def test_one_resource_given_twice_counts_once() -> None:
+    session = {
+        "resourceType": "Procedure",
+        "id": "s1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "304891004"}]},
+        "performedDateTime": "2026-02-01",
+    }
+    other = {**session, "id": "s2", "performedDateTime": "2026-03-01"}
+    result = case_from_fhir(_bundle(*depressed(), session, session, other), at=AT)
+    assert result.case.psychotherapy_trials[0].sessions == 2  # not 3
+
+
+def test_two_different_totals_for_one_administration_are_an_error() -> None:
+    for a, b in (("o1", "o2"), ("o2", "o1")):
+        res = {"o1": phq9("o1", "2026-05-01", 5), "o2": phq9("o2", "2026-05-01", 25)}
+        err = _error(_bundle(*depressed(), res[a], res[b]))
+        (where, message), *_ = err.errors
+        assert where == f"Observation/{b}#/valueInteger"
+        assert "two PHQ-9 totals for one administration disagree" in message
+        assert f"Observation/{a}#/valueInteger" in message
+
+
+def test_the_same_total_recorded_twice_is_fine() -> None:
+    res = [phq9("o1", "2026-05-01", 12), phq9("o2", "2026-05-01", 12)]
+    (m,) = case_from_fhir(_bundle(*depressed(), *res), at=AT).case.measurements
+    assert m.score == 12
+
+
+@pytest.mark.parametrize("unit", ["%", "mg", "kg"])
+def test_a_score_in_another_unit_is_refused(unit: str) -> None:
+    obs = phq9("o1", "2026-05-01", 12, key="valueQuantity")
+    obs["valueQuantity"]["unit"] = unit
+    err = _error(_bundle(*depressed(), obs))
+    assert err.errors == [("Observation/o1#/valueQuantity/unit", f"{unit!r} is not a score unit")]
+
+
+@pytest.mark.parametrize("unit", ["{score}", "score", "1"])
+def test_a_score_unit_is_read(unit: str) -> None:
+    obs = phq9("o1", "2026-05-01", 12, key="valueQuantity")
+    obs["valueQuantity"] |= {"unit": unit, "code": unit}
+    (m,) = case_from_fhir(_bundle(*depressed(), obs), at=AT).case.measurements
+    assert m.score == 12
+
+
+@pytest.mark.parametrize("bad", [10, -2, 4])
+def test_a_phq9_item_outside_0_to_3_is_not_summed(bad: int) -> None:
+    err = _error(_bundle(*depressed(), _phq9_response([bad, 0, 0, 0, 0, 0, 0, 0, 0])))
+    assert err.errors == [
+        (
+            "QuestionnaireResponse/q1#/item/0/answer/0/valueInteger",
+            f"a PHQ-9 item answer of {bad} (items score 0–3)",
+        )
+    ]
+
+
+def test_an_item9_above_its_total_is_not_dropped() -> None:
+    err = _error(_bundle(*depressed(), _phq9_response([3] * 9, total=2)))
+    (where, message), *_ = err.errors
+    assert where == "QuestionnaireResponse/q1#/item/8/answer/0/valueInteger"
+    assert "item 9 (3) exceeds the total 2" in message
+
+
+def test_a_cssrs_dated_after_the_evaluation_does_not_replace_the_current_one() -> None:
+    current = _cssrs("now", "2026-05-01", True)
+    future = _cssrs("later", "2027-05-01", False)
+    result = case_from_fhir(_bundle(*depressed(), current, future), at=AT)
+    cssrs = result.case.suicide_risk.cssrs
+    assert cssrs is not None and cssrs.behaviour is True and cssrs.wish_to_be_dead is True
+    assert result.unmapped["cssrs"] == [
+        {
+            "source": "QuestionnaireResponse/later#/authored",
+            "why": "dated after the evaluation date",
+        }
+    ]
+
+
+def test_the_latest_cssrs_is_judged_by_the_instant_not_the_text() -> None:
+    # 10:00+10:00 is 00:00 UTC: the 09:00 UTC screener is the later one, whatever the text says
+    early = _cssrs("early", "2026-05-01T10:00:00+10:00", False)
+    late = _cssrs("late", "2026-05-01T09:00:00Z", True)
+    for res in ([early, late], [late, early]):
+        cssrs = case_from_fhir(_bundle(*depressed(), *res), at=AT).case.suicide_risk.cssrs
+        assert cssrs is not None and cssrs.behaviour is True
+
+
+def test_an_undated_cssrs_does_not_outrank_a_dated_one() -> None:
+    dated = _cssrs("dated", "2026-05-01", True)
+    undated = _cssrs("undated", "2026-05-01", False)
+    undated["authored"] = None  # JSON null: no date (it once sorted as the text "None")
+    cssrs = case_from_fhir(_bundle(*depressed(), undated, dated), at=AT).case.suicide_risk.cssrs
+    assert cssrs is not None and cssrs.behaviour is True
+
+
+def test_a_pregnancy_status_dated_after_the_evaluation_is_not_read() -> None:
+    res = [_pregnancy("now", "2026-05-01", True), _pregnancy("later", "2027-01-01", False)]
+    result = case_from_fhir(_bundle(*depressed(), *res), at=AT)
+    assert result.case.patient.pregnant is True
+    assert result.provenance["/patient/pregnant"].startswith("Observation/now#")
+
+
+# ------------------------------------------------------------------ a fuzzed campaign
+
+_SEED = [
+    *depressed(),
+    condition("35489007", "http://snomed.info/sct", rid="c2", onset="2025-01-01"),
+    phq9("o1", "2026-02-01", 20),
+    phq9("o2", "2026-05-01", 9, key="valueQuantity"),
+    med_request(
+        "m1", "312941", "sertraline 50 MG Oral Tablet", authored="2026-02-01", dose=daily(2, "TAB")
+    ),
+    _cssrs("c1", "2026-04-01", False),
+    _pregnancy("p1", "2026-04-01", False),
+]
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "x", "2026-13-45", "9999-12-31", "0001-01-01T00:00:00+14:00", "NaN"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["value", "reference", "coding"]), st.integers(), max_size=2),
+)
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path] if path else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*path, i))
+    return out
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> list[Any]:
+    res = copy.deepcopy(_SEED)
+    paths = _paths(res)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(paths))
+        node: Any = res
+        for part in path[:-1]:
+            node = _child(node, part)
+            if not isinstance(node, (dict, list)):
+                break
+        else:
+            if (isinstance(node, dict) and isinstance(path[-1], str)) or (
+                isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node)
+            ):
+                node[path[-1]] = draw(_JUNK)
+    if draw(st.booleans()):
+        res.append(copy.deepcopy(draw(st.sampled_from(res))))  # a resource given twice
+    return res
+
+
+def _leaves(node: Any, path: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _leaves(v, f"{path}/{k}")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _leaves(v, f"{path}/{i}")]
+    return [path]
+
+
+def _is_default(parts: list[str], data: Any) -> bool:
+    model: Any = Case
+    value = data
+    for part in parts:
+        value = value[int(part)] if isinstance(value, list) else value[part]
+        if part.isdigit():
+            continue
+        field = model.model_fields[part]
+        if isinstance(value, (dict, list)):
+            model = _model_of(field.annotation)
+            continue
+        return field.default is not PydanticUndefined and _plain(field.default) == value
+    return False
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        inner = _model_of(arg)
+        if inner is not None:
+            return inner
+    return None
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+@hsettings(max_examples=examples(400), deadline=None)
+@given(_mutated())
+def test_mutated_fhir_is_a_traced_case_or_a_located_error(resources: list[Any]) -> None:
+    try:
+        result = case_from_fhir(_bundle(*resources), at=AT, source="fuzz.json")
+    except (FhirError, CaseError) as exc:
+        errors = exc.errors
+    else:
+        errors = []
+        _check_traced(result)
+    assert all(where and message for where, message in errors)
+
+
+def _check_traced(result: Any) -> None:
+    data = result.case.model_dump(mode="json", exclude_none=True)
+    untraced = {"/case_id", "/schema_version"}
+    for leaf in _leaves(data):
+        if leaf in untraced or leaf.endswith("/outcome"):  # 'ongoing' is a placeholder
+            continue
+        parts = leaf.split("/")
+        if _is_default(parts[1:], data):  # the schema's own default: not read from FHIR
+            continue
+        assert any("/".join(parts[:n]) in result.provenance for n in range(len(parts), 1, -1)), (
+            leaf,
+            json.dumps(data),
+        )
