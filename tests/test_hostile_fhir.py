@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import typing
 from datetime import datetime, timezone
 from enum import Enum
@@ -33,7 +34,7 @@ from tests.fhir_support import (
 )
 from trd_cds import Case
 from trd_cds.cli import main
-from trd_cds.interop.fhir import FhirError, case_from_fhir
+from trd_cds.interop.fhir import FhirError, case_from_fhir, iter_ndjson_patients
 from trd_cds.schemas.errors import CaseError
 
 AT = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -420,3 +421,68 @@ def _check_traced(result: Any) -> None:
             leaf,
             json.dumps(data),
         )
+
+
+# ------------------------------------------------------------------ Bulk NDJSON folders
+
+
+def _bulk(tmp_path: Path, extra: bytes | None = None) -> Path:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    lines = [json.dumps(r) for r in depressed()]
+    (folder / "Patient.ndjson").write_text(lines[0] + "\n", "utf-8")
+    text = (lines[1] + "\n").encode()
+    (folder / "Condition.ndjson").write_bytes(text + (extra or b""))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        (b"[1, 2]\n", "Condition.ndjson:2: not a FHIR resource (a JSON list)"),
+        (b"5\n", "Condition.ndjson:2: not a FHIR resource (a JSON int)"),
+        (b'{"resourceType": "Condition", "id": "\xe9"}\n', "Condition.ndjson:2: not UTF-8 text"),
+        (
+            b'{"resourceType": "Patient", "id": "p1", "id": "p2"}\n',
+            "Condition.ndjson:2: duplicate keys: ['id']",
+        ),
+        (b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"\n", "Condition.ndjson:2: line 1 column"),
+        (b'{"resourceType": "Condition", "id": ' + b"9" * 5000 + b"}\n", "Condition/?#/id"),
+    ],
+)
+def test_a_bad_ndjson_line_is_a_located_error(tmp_path: Path, line: bytes, needle: str) -> None:
+    folder = _bulk(tmp_path, line)
+    result = CliRunner().invoke(
+        main, ["evaluate", "--at", "2026-06-01T00:00:00Z", "--format", "jsonl", str(folder)]
+    )
+    assert result.exit_code == 1, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_a_duplicated_birth_date_in_ndjson_is_not_read_as_the_last_one(tmp_path: Path) -> None:
+    folder = _bulk(tmp_path)
+    (folder / "Patient.ndjson").write_text(
+        '{"resourceType": "Patient", "id": "p1", "birthDate": "1980-05-01", '
+        '"birthDate": "2015-01-01"}\n',
+        "utf-8",
+    )
+    with pytest.raises(FhirError, match="duplicate keys"):
+        list(iter_ndjson_patients(folder, at=AT))
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_an_ndjson_name_that_is_not_a_regular_file_is_refused_unopened(
+    tmp_path: Path, kind: str
+) -> None:
+    folder = _bulk(tmp_path)
+    special = folder / "Observation.ndjson"
+    if kind == "folder":
+        special.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(special)
+    else:
+        special.symlink_to("/dev/zero")
+    with pytest.raises(FhirError) as exc:
+        list(iter_ndjson_patients(folder, at=AT))
+    assert exc.value.errors == [(str(special), "not a regular file (a folder, device or FIFO)")]
