@@ -26,10 +26,22 @@ class BadPrefetchError(ValueError):
     """A prefetched value is not FHIR content (the service answers 400)."""
 
 
+def expected_type(key: str) -> str:
+    """What answers the query of a prefetch key: a read (``Patient/{{id}}``) gives that
+    resource, a search gives a Bundle."""
+    return "Patient" if key == "patient" else "Bundle"
+
+
 def _resources(key: str, value: Mapping[str, Any]) -> list[dict[str, Any]]:
     rtype = value.get("resourceType")
     if not isinstance(rtype, str):
         raise BadPrefetchError(f"prefetch {key!r} is not a FHIR resource (no resourceType)")
+    if rtype != expected_type(key):
+        # an Observation search answered by anything but a Bundle would leave the scores and
+        # risk screeners out while the call looks complete
+        raise BadPrefetchError(
+            f"prefetch {key!r} is a {rtype}, not the {expected_type(key)} its query answers"
+        )
     return [dict(value)]
 
 
@@ -83,6 +95,11 @@ def fetch_key(
         if pages > max_pages:
             raise DataUnavailableError(f"prefetch {key!r}: more than {max_pages} search pages")
         data = _get(client, url, key)
+        if data["resourceType"] != expected_type(key):
+            raise DataUnavailableError(
+                f"prefetch {key!r}: the FHIR server answered a {data['resourceType']}, "
+                f"not a {expected_type(key)}"
+            )
         out.append(data)
         url = _next_link(data, base) if data["resourceType"] == "Bundle" else None
     return out
