@@ -5,6 +5,7 @@ problem, never a 500 and never a card computed from data that was quietly left o
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,24 @@ def test_a_draft_order_for_another_patient_is_refused(client: TestClient) -> Non
 def test_a_well_formed_order_check_still_answers(client: TestClient) -> None:
     resp = _call(client, copy.deepcopy(_order_body()), "trd-order-select")
     assert resp.status_code == 200 and resp.json()["cards"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(tmp_path: Path) -> None:
+    # no Content-Length for the guard to check: the body was read whole, whatever its size
+    client = TestClient(make_app(tmp_path, max_body_bytes=100_000))
+    data = json.dumps({**hook_body("02"), "pad": "x" * 1_000_000}).encode()
+    chunks = (data[i : i + 65536] for i in range(0, len(data), 65536))
+    headers = {
+        **client_keys().bearer(f"{BASE}/cds-services/trd-plan"),
+        "content-type": "application/json",
+    }
+    resp = client.post("/cds-services/trd-plan", content=chunks, headers=headers)
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "the request body is over 100000 bytes"
+    small = json.dumps(hook_body("02")).encode()
+    headers = {
+        **client_keys().bearer(f"{BASE}/cds-services/trd-plan"),
+        "content-type": "application/json",
+    }
+    resp = client.post("/cds-services/trd-plan", content=iter([small]), headers=headers)
+    assert resp.status_code == 200, resp.text
