@@ -35,6 +35,7 @@ from tests.fhir_support import (
 from trd_cds import Case
 from trd_cds.cli import main
 from trd_cds.interop.fhir import FhirError, case_from_fhir, iter_ndjson_patients
+from trd_cds.interop.fhir.questionnaire import URL as TRD_URL
 from trd_cds.schemas.errors import CaseError
 
 AT = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -292,6 +293,52 @@ def test_a_pregnancy_status_dated_after_the_evaluation_is_not_read() -> None:
     result = case_from_fhir(_bundle(*depressed(), *res), at=AT)
     assert result.case.patient.pregnant is True
     assert result.provenance["/patient/pregnant"].startswith("Observation/now#")
+
+
+def _trd_response(group: str, answers: dict[str, Any], authored: str = "2026-05-01") -> Any:
+    items = [{"linkId": f"{group}/{k}", "answer": [v]} for k, v in answers.items()]
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": "trd",
+        "status": "completed",
+        "questionnaire": TRD_URL,
+        "subject": {"reference": "Patient/p1"},
+        "authored": authored,
+        "item": [{"linkId": group, "item": items}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("group", "answers", "where", "link"),
+    [
+        # never asked (FHIR's Patient gives them): answering overwrote the derived age and id
+        ("/patient", {"age": {"valueInteger": 99}}, "/item/0/item/0/linkId", "/patient/age"),
+        ("/patient", {"id": {"valueString": "other"}}, "/item/0/item/0/linkId", "/patient/id"),
+        ("/case_id", {"x": {"valueString": "x"}}, "/item/0/linkId", "/case_id"),  # TypeError
+    ],
+)
+def test_a_trd_response_answers_only_its_own_questions(
+    group: str, answers: dict[str, Any], where: str, link: str
+) -> None:
+    err = _error(_bundle(*depressed(), _trd_response(group, answers)))
+    assert err.errors == [
+        (
+            f"QuestionnaireResponse/trd#{where}",
+            f"{link!r} is not an item of the TRD questionnaire",
+        )
+    ]
+
+
+def test_a_trd_response_dated_after_the_evaluation_is_not_applied() -> None:
+    answer = {"psychotic_features": {"valueBoolean": True}}
+    later = _trd_response("/diagnosis", answer, authored="2027-01-01")
+    result = case_from_fhir(_bundle(*depressed(), later), at=AT)
+    assert result.case.diagnosis.psychotic_features is None
+    assert result.unmapped["trd_questionnaire"] == [
+        {"source": "QuestionnaireResponse/trd#/authored", "why": "dated after the evaluation date"}
+    ]
+    now = _trd_response("/diagnosis", answer)
+    assert case_from_fhir(_bundle(*depressed(), now), at=AT).case.diagnosis.psychotic_features
 
 
 # ------------------------------------------------------------------ a fuzzed campaign

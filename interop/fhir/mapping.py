@@ -29,11 +29,12 @@ from .clinical import (
     map_pregnancy_status,
     phq9_scores,
 )
-from .errors import FhirError
+from .errors import FhirError, location
 from .questionnaire import apply_response, is_trd_response
 from .resources import group_by_patient, iter_resources, select
 from .terminology import terminology
 from .trials import map_procedures, map_trials
+from .util import recorded_at
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,19 @@ def _case(
     map_pregnancy_status(b, pd, term)
     map_trials(b, pd, term, dx.onset, scores, settings)
     map_procedures(b, pd, term, scores, settings, dx.onset)
-    for qr in sorted(pd.of("QuestionnaireResponse"), key=lambda q: str(q.get("authored", ""))):
-        if is_trd_response(qr) and qr.get("status") in ("completed", "amended"):
-            apply_response(b, qr)
+    responses = [
+        (recorded_at(qr.get("authored"), b.today), i, qr)
+        for i, qr in enumerate(pd.of("QuestionnaireResponse"))
+        if is_trd_response(qr) and qr.get("status") in ("completed", "amended")
+    ]
+    for _when, _, qr in sorted((r for r in responses if r[0] is not None), key=lambda r: r[:2]):
+        apply_response(b, qr)
+    for when, _, qr in responses:
+        if when is None:  # answered after the evaluation date: not known then
+            b.keep_unmapped(
+                "trd_questionnaire",
+                {"source": location(qr, "/authored"), "why": "dated after the evaluation date"},
+            )
     _required_and_safety(b)
     try:
         case = parse_case(b.data, source=source)
