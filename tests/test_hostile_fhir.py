@@ -341,6 +341,84 @@ def test_a_trd_response_dated_after_the_evaluation_is_not_applied() -> None:
     assert case_from_fhir(_bundle(*depressed(), now), at=AT).case.diagnosis.psychotic_features
 
 
+def _order(**fields: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2026-02-01",
+        "dosageInstruction": [daily(1, "tablet", "{tbl}")],
+        **fields,
+    }
+
+
+def _house_brand(denominator: dict[str, Any]) -> dict[str, Any]:
+    ucum = "http://unitsofmeasure.org"
+    return {
+        "resourceType": "Medication",
+        "id": "med1",
+        "code": {"text": "house brand"},
+        "ingredient": [
+            {
+                "itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}]},
+                "strength": {
+                    "numerator": {"value": 100, "unit": "mg", "system": ucum, "code": "mg"},
+                    "denominator": {**denominator, "system": ucum},
+                },
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "denominator",
+    [{"value": 5, "unit": "mL", "code": "mL"}, {"value": 2, "unit": "tablet", "code": "{tbl}"}],
+)
+def test_a_strength_per_5_ml_or_per_2_tablets_is_not_mg_per_tablet(
+    denominator: dict[str, Any],
+) -> None:
+    # 100 mg / 5 mL with '1 tablet' daily was read as 100 mg/day: dose adequate
+    order = _order(medicationReference={"reference": "Medication/med1"})
+    result = case_from_fhir(_bundle(*depressed(), _house_brand(denominator), order), at=AT)
+    (trial,) = result.case.antidepressant_trials
+    assert trial.drug == "sertraline" and trial.dose_adequate is None
+
+
+def test_a_strength_per_one_tablet_is_read() -> None:
+    order = _order(medicationReference={"reference": "Medication/med1"})
+    one = _house_brand({"value": 1, "unit": "tablet", "code": "{tbl}"})
+    result = case_from_fhir(_bundle(*depressed(), one, order), at=AT)
+    assert result.case.antidepressant_trials[0].dose_adequate is True
+
+
+def test_a_contained_medication_is_read() -> None:
+    # '#c1' was never resolved: the sertraline trial vanished without a word
+    contained = {
+        "resourceType": "Medication",
+        "id": "c1",
+        "code": {"coding": [{"system": RXNORM, "code": "36437"}]},
+    }
+    order = _order(medicationReference={"reference": "#c1"}, contained=[contained])
+    result = case_from_fhir(_bundle(*depressed(), order), at=AT)
+    (trial,) = result.case.antidepressant_trials
+    assert trial.drug == "sertraline"
+    assert result.provenance["/antidepressant_trials/0/drug"] == (
+        "MedicationRequest/m1#/contained/0/code/coding/0/code"
+    )
+
+
+def test_a_medication_reference_to_nothing_is_data_needed() -> None:
+    order = _order(medicationReference={"reference": "Medication/not-here"})
+    result = case_from_fhir(_bundle(*depressed(), order), at=AT)
+    assert result.case.antidepressant_trials == []
+    assert any(
+        n.pointer == "/antidepressant_trials" and "Medication/not-here" in n.reason
+        for n in result.data_needed
+    )
+
+
 # ------------------------------------------------------------------ a fuzzed campaign
 
 _SEED = [
