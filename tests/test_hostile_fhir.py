@@ -25,6 +25,7 @@ from tests.conftest import examples
 from tests.fhir_support import (
     LOINC,
     RXNORM,
+    SCT,
     condition,
     daily,
     depressed,
@@ -417,6 +418,16 @@ def test_a_medication_reference_to_nothing_is_data_needed() -> None:
         n.pointer == "/antidepressant_trials" and "Medication/not-here" in n.reason
         for n in result.data_needed
     )
+
+
+@pytest.mark.parametrize("reference", ["Patient/", "urn:uuid:"])
+def test_a_reference_naming_no_patient_is_nobody_s_data(reference: str) -> None:
+    # it was filed with the subject-less resources every patient shares: a bipolar Condition
+    # with subject 'Patient/' made every patient of the bundle bipolar
+    bipolar = {**condition("13746004", SCT, rid="bip"), "subject": {"reference": reference}}
+    other = [patient("p2"), condition("370143000", SCT, pid="p2", rid="mdd-p2")]
+    result = case_from_fhir(_bundle(*depressed(), *other, bipolar), at=AT, patient="p2")
+    assert result.case.diagnosis.primary.value == "mdd"
 
 
 # ------------------------------------------------------------------ a fuzzed campaign

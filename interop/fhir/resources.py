@@ -131,8 +131,12 @@ def patient_key(ref: str, by_url: Mapping[str, str]) -> str:
     if ref in by_url:
         return by_url[ref]
     if "Patient/" in ref:
-        return ref.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
-    return ref.rsplit(":", 1)[-1]
+        key = ref.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
+    else:
+        key = ref.rsplit(":", 1)[-1]
+    # "" is the key of resources without a subject, shared by every patient: a reference
+    # naming no one ("Patient/", "urn:uuid:") must not make a Condition everyone's
+    return key or ref
 
 
 @dataclass
