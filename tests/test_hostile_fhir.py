@@ -182,6 +182,17 @@ def test_bundles_nested_a_thousand_deep_do_not_exhaust_the_stack() -> None:
     assert case_from_fhir(data, at=AT).case.patient.age == 46
 
 
+@pytest.mark.parametrize("pid", [None, "absent"])
+def test_a_patient_without_an_id_is_an_error(pid: str | None) -> None:
+    me = patient()
+    if pid is None:
+        me["id"] = None
+    else:
+        del me["id"]
+    err = _error(_bundle(me))
+    assert err.errors == [("Patient/?#/id", "a Patient needs an id")]
+
+
 # ------------------------------------------------------------------ quietly wrong values
 
 

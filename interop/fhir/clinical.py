@@ -58,6 +58,8 @@ def map_patient(b: Builder, pd: PatientData, patient_id: str) -> None:
             f"Patient/{patient_id}",
             [(f"Patient/{patient_id}", "no Patient resource: age cannot be derived")],
         )
+    if not isinstance(p.get("id"), str):  # null or absent: nothing can refer to it
+        raise FhirError(f"Patient/{patient_id}", [(location(p, "/id"), "a Patient needs an id")])
     b.set("/patient/id", str(p["id"]), location(p, "/id"))
     born = fhir_date(p.get("birthDate"))
     if born is None:
