@@ -251,6 +251,25 @@ def test_a_score_unit_is_read(unit: str) -> None:
     assert m.score == 12
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("valueString", "12.5"),
+        ("valueString", "severe"),
+        ("valueQuantity", {"value": 12.5}),
+        # an item's answer code (LA6570-1 = 2) was read as a total of 2: remission
+        ("valueCodeableConcept", {"coding": [{"system": LOINC, "code": "LA6570-1"}]}),
+    ],
+)
+def test_a_phq9_total_that_is_no_whole_number_is_an_error(key: str, value: Any) -> None:
+    # the unreadable latest total was skipped, and the older one (4: remission) was current
+    latest = phq9("o2", "2026-05-20", 0)
+    del latest["valueInteger"]
+    latest[key] = value
+    err = _error(_bundle(*depressed(), phq9("o1", "2026-05-01", 4), latest))
+    assert err.errors == [(f"Observation/o2#/{key}", "not a PHQ-9 total score (a whole number)")]
+
+
 @pytest.mark.parametrize("bad", [10, -2, 4])
 def test_a_phq9_item_outside_0_to_3_is_not_summed(bad: int) -> None:
     err = _error(_bundle(*depressed(), _phq9_response([bad, 0, 0, 0, 0, 0, 0, 0, 0])))

@@ -304,9 +304,26 @@ def _int_value(v: object) -> int | None:
 SCORE_UNITS = frozenset({"", "1", "{score}", "score", "{points}", "points", "{total}"})
 
 
-def observation_value(o: Mapping[str, Any], term: Terminology) -> tuple[int | None, str]:
+def observation_value(
+    o: Mapping[str, Any], term: Terminology, *, total: bool = False
+) -> tuple[int | None, str]:
     """An integer score from ``valueQuantity``, ``valueInteger``, ``valueString`` or a LOINC
-    answer code (``valueCodeableConcept``), with the path it was read from."""
+    answer code (``valueCodeableConcept``), with the path it was read from.
+
+    A ``total`` is a number: an answer code (0–3, an item's answer) is not one, and a value
+    that is there but is not a whole number ('12.5', 'severe', an answer code) is a
+    :class:`FhirError` naming it; it was skipped, and an older total became the current one."""
+    if total:
+        for key in ("valueQuantity", "valueInteger", "valueString", "valueCodeableConcept"):
+            if key in o:
+                value, path = observation_value({key: o[key], **_ids(o)}, term)
+                if value is None or key == "valueCodeableConcept":
+                    raise FhirError(
+                        "<fhir>",
+                        [(location(o, f"/{key}"), "not a PHQ-9 total score (a whole number)")],
+                    )
+                return value, path
+        return None, ""
     if "valueQuantity" in o:
         quantity = o["valueQuantity"]
         for key in ("code", "unit"):
@@ -326,6 +343,10 @@ def observation_value(o: Mapping[str, Any], term: Terminology) -> tuple[int | No
         if score is not None:
             return int(score), f"/valueCodeableConcept/coding/{i}/code"
     return None, ""
+
+
+def _ids(o: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: o[k] for k in ("resourceType", "id") if k in o}
 
 
 def _final(o: Mapping[str, Any]) -> bool:
@@ -356,7 +377,7 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
         for _, c in codings(o.get("code")):
             system, code = c.get("system"), c.get("code")
             if term.member("phq9-total", system, code):
-                value, path = observation_value(o, term)
+                value, path = observation_value(o, term, total=True)
                 if value is not None:
                     _same_value(totals.get(key), value, location(o, path), "PHQ-9 totals")
                     totals[key] = (
