@@ -270,6 +270,27 @@ def test_a_phq9_total_that_is_no_whole_number_is_an_error(key: str, value: Any) 
     assert err.errors == [(f"Observation/o2#/{key}", "not a PHQ-9 total score (a whole number)")]
 
 
+@pytest.mark.parametrize(
+    ("answer", "sub"),
+    [
+        ({"valueString": "severe"}, "valueString"),
+        ({"valueCoding": {"system": LOINC, "code": "LA6570-1"}}, "valueCoding/code"),
+    ],
+)
+def test_a_questionnaire_phq9_total_that_is_no_whole_number_is_an_error(
+    answer: dict[str, Any], sub: str
+) -> None:
+    qr = _phq9_response([1] * 9)
+    qr["item"].append({"linkId": "/44261-6", "answer": [answer]})
+    err = _error(_bundle(*depressed(), qr))
+    assert err.errors == [
+        (
+            f"QuestionnaireResponse/q1#/item/9/answer/0/{sub}",
+            "not a PHQ-9 total score (a whole number)",
+        )
+    ]
+
+
 @pytest.mark.parametrize("bad", [10, -2, 4])
 def test_a_phq9_item_outside_0_to_3_is_not_summed(bad: int) -> None:
     err = _error(_bundle(*depressed(), _phq9_response([bad, 0, 0, 0, 0, 0, 0, 0, 0])))

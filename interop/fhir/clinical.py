@@ -490,6 +490,11 @@ def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
         if code in answers:
             a, path = answers[code]
             value, sub = answer_int(a, term)
+            if sub == "/valueCoding/code" or (value is None and sub):
+                raise FhirError(
+                    "<fhir>",
+                    [(location(qr, path + sub), "not a PHQ-9 total score (a whole number)")],
+                )
             if value is not None:
                 return Score(
                     day,
