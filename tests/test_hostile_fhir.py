@@ -340,6 +340,45 @@ def test_an_undated_cssrs_does_not_outrank_a_dated_one() -> None:
     assert cssrs is not None and cssrs.behaviour is True
 
 
+def _cssrs_item(rid: str, code: str, when: str, **value: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
+_SCREENER = ("93246-7", "93247-5", "93267-3", "93269-9")
+
+
+def test_a_newer_cssrs_recorded_as_value_boolean_is_read() -> None:
+    # it was skipped (only answer codes were read): the older 'no' screener stood
+    no = {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA32-8"}]}}
+    old = [_cssrs_item(f"o{i}", c, "2026-01-01", **no) for i, c in enumerate(_SCREENER)]
+    new = [
+        _cssrs_item(f"n{i}", c, "2026-05-01", valueBoolean=True) for i, c in enumerate(_SCREENER)
+    ]
+    cssrs = case_from_fhir(_bundle(*depressed(), *old, *new), at=AT).case.suicide_risk.cssrs
+    assert cssrs is not None and cssrs.behaviour is True and cssrs.wish_to_be_dead is True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"valueString": "yes"},
+        {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "373066001"}]}},
+    ],
+)
+def test_a_cssrs_answer_that_is_not_yes_or_no_is_an_error(value: dict[str, Any]) -> None:
+    item = _cssrs_item("n1", "93246-7", "2026-05-01", **value)
+    err = _error(_bundle(*depressed(), item))
+    assert err.errors == [(f"Observation/n1#/{next(iter(value))}", "not a yes/no answer")]
+
+
 def test_a_pregnancy_status_dated_after_the_evaluation_is_not_read() -> None:
     res = [_pregnancy("now", "2026-05-01", True), _pregnancy("later", "2027-01-01", False)]
     result = case_from_fhir(_bundle(*depressed(), *res), at=AT)

@@ -565,19 +565,15 @@ def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
             field = term.translate("cssrs-screener", c.get("system"), c.get("code"))
             if not field or not _final(o):
                 continue
-            for i, v in codings(o.get("valueCodeableConcept")):
-                yes = term.translate("yes-no", v.get("system"), v.get("code"))
-                if yes is None:
-                    continue
-                when = recorded_at(o.get("effectiveDateTime"), b.today)
-                if when is None:
-                    _future(b, "cssrs", location(o, "/effectiveDateTime"))
-                elif field not in obs or when > obs[field][0]:
-                    obs[field] = (
-                        when,
-                        yes == "true",
-                        location(o, f"/valueCodeableConcept/coding/{i}/code"),
-                    )
+            answer = _observed_yes_no(o, term)
+            if answer is None:
+                continue
+            yes, at = answer
+            when = recorded_at(o.get("effectiveDateTime"), b.today)
+            if when is None:
+                _future(b, "cssrs", location(o, "/effectiveDateTime"))
+            elif field not in obs or when > obs[field][0]:
+                obs[field] = (when, yes, at)
     if obs:
         when = max(w for w, _, _ in obs.values())
         if best is None or when > best[0]:
@@ -598,6 +594,22 @@ def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
         if field in ("method", "intent", "plan") and not found["active_suicidal_thoughts"][0]:
             continue  # skip logic: asked only after 'yes' to item 2
         b.set(f"/suicide_risk/cssrs/{field}", value, at)
+
+
+def _observed_yes_no(o: Mapping[str, Any], term: Terminology) -> tuple[bool, str] | None:
+    """The yes/no of a C-SSRS item Observation (a yes/no answer code, or valueBoolean) with
+    where it was read; ``None`` without a value. A value that is neither is a FhirError: a
+    newer screener skipped for its form left an older 'no' standing."""
+    if isinstance(o.get("valueBoolean"), bool):
+        return bool(o["valueBoolean"]), location(o, "/valueBoolean")
+    for i, v in codings(o.get("valueCodeableConcept")):
+        yes = term.translate("yes-no", v.get("system"), v.get("code"))
+        if yes is not None:
+            return yes == "true", location(o, f"/valueCodeableConcept/coding/{i}/code")
+    given = [k for k in o if k.startswith("value")]
+    if given:
+        raise FhirError("<fhir>", [(location(o, f"/{given[0]}"), "not a yes/no answer")])
+    return None
 
 
 def _future(b: Builder, kind: str, at: str) -> None:
