@@ -565,10 +565,10 @@ def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
             field = term.translate("cssrs-screener", c.get("system"), c.get("code"))
             if not field or not _final(o):
                 continue
-            answer = _observed_yes_no(o, term)
-            if answer is None:
+            observed = _observed_yes_no(o, term)
+            if observed is None:
                 continue
-            yes, at = answer
+            yes, at = observed
             when = recorded_at(o.get("effectiveDateTime"), b.today)
             if when is None:
                 _future(b, "cssrs", location(o, "/effectiveDateTime"))
