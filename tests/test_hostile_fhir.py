@@ -291,6 +291,29 @@ def test_a_questionnaire_phq9_total_that_is_no_whole_number_is_an_error(
     ]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"valueString": "nearly every day"},
+        {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "1"}]}},
+    ],
+)
+def test_an_unreadable_item9_answer_is_an_error_not_skipped(value: dict[str, Any]) -> None:
+    item9 = {
+        "resourceType": "Observation",
+        "id": "i9",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": LOINC, "code": "44260-8"}]},
+        "effectiveDateTime": "2026-05-01",
+        **value,
+    }
+    err = _error(_bundle(*depressed(), phq9("o1", "2026-05-01", 12), item9))
+    assert err.errors == [
+        (f"Observation/i9#/{next(iter(value))}", "not a PHQ-9 item 9 answer (0–3)")
+    ]
+
+
 @pytest.mark.parametrize("bad", [10, -2, 4])
 def test_a_phq9_item_outside_0_to_3_is_not_summed(bad: int) -> None:
     err = _error(_bundle(*depressed(), _phq9_response([bad, 0, 0, 0, 0, 0, 0, 0, 0])))

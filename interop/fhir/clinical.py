@@ -388,6 +388,11 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
                     )
             elif term.member("phq9-item9", system, code):
                 value, path = observation_value(o, term)
+                given = [k for k in o if k.startswith("value")]
+                if value is None and given:  # a suicidal-thoughts answer is never skipped
+                    raise FhirError(
+                        "<fhir>", [(location(o, f"/{given[0]}"), "not a PHQ-9 item 9 answer (0–3)")]
+                    )
                 if value is not None:
                     earlier = items.get(key)
                     _same_value(
