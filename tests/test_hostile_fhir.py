@@ -219,6 +219,24 @@ def test_one_resource_given_twice_counts_once() -> None:
     assert result.case.psychotherapy_trials[0].sessions == 2  # not 3
 
 
+def test_psychotherapy_sessions_dated_after_the_evaluation_are_not_counted() -> None:
+    # 1 past + 9 future 'completed' sessions made 10: an adequate (≥ 8) CBT trial
+    def session(rid: str, day: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Procedure",
+            "id": rid,
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": SCT, "code": "304891004"}]},
+            "performedDateTime": day,
+        }
+
+    later = [session(f"f{i}", f"2027-0{i + 1}-01") for i in range(9)]
+    result = case_from_fhir(_bundle(*depressed(), session("s0", "2026-03-01"), *later), at=AT)
+    assert result.case.psychotherapy_trials[0].sessions == 1
+    assert len(result.unmapped["psychotherapy_procedures"][0]) == 9
+
+
 def test_two_different_totals_for_one_administration_are_an_error() -> None:
     for a, b in (("o1", "o2"), ("o2", "o1")):
         res = {"o1": phq9("o1", "2026-05-01", 5), "o2": phq9("o2", "2026-05-01", 25)}

@@ -233,8 +233,17 @@ def map_procedures(
     onset: date | None = None,
 ) -> None:
     n = 0
-    for modality, procs in sorted(psychotherapy_sessions(pd, term).items()):
-        days = sorted(d for d in (procedure_date(p) for p in procs) if d and d <= b.today)
+    for modality, coded in sorted(psychotherapy_sessions(pd, term).items()):
+        # a session dated after the evaluation date had not happened: not counted
+        later = [p for p in coded if (procedure_date(p) or date.min) > b.today]
+        if later:
+            b.keep_unmapped(
+                "psychotherapy_procedures", [location(p, "/performedDateTime") for p in later]
+            )
+        procs = [p for p in coded if p not in later]
+        if not procs:
+            continue
+        days = sorted(d for d in (procedure_date(p) for p in procs) if d)
         if not days:
             b.keep_unmapped("psychotherapy_procedures", [location(p, "/code") for p in procs])
             b.need(
