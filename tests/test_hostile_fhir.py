@@ -237,6 +237,24 @@ def test_psychotherapy_sessions_dated_after_the_evaluation_are_not_counted() -> 
     assert len(result.unmapped["psychotherapy_procedures"][0]) == 9
 
 
+def test_a_supply_reaching_past_the_evaluation_counts_only_to_it() -> None:
+    # a 90-day dispense a week ago counted 12.9 weeks at dose: an adequate-length trial
+    dispense = {
+        "resourceType": "MedicationDispense",
+        "id": "d1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}]},
+        "whenHandedOver": "2026-05-25",
+        "daysSupply": {"value": 90},
+    }
+    result = case_from_fhir(_bundle(*depressed(), dispense), at=AT)
+    (trial,) = result.case.antidepressant_trials
+    assert (trial.weeks_at_dose, trial.outcome.value) == (1.0, "ongoing")
+    (weeks,) = [d for d in result.derivations if d.pointer.endswith("/weeks_at_dose")]
+    assert "after the evaluation date: counted to it" in weeks.rule
+
+
 def test_two_different_totals_for_one_administration_are_an_error() -> None:
     for a, b in (("o1", "o2"), ("o2", "o1")):
         res = {"o1": phq9("o1", "2026-05-01", 5), "o2": phq9("o2", "2026-05-01", 25)}
