@@ -479,8 +479,19 @@ _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         (lambda p: p.write_text("min_ad_weeks: .nan"), "/min_ad_weeks: nan is not a finite number"),
         (lambda p: p.write_text("older_age_years: 1:05"), "/older_age_years: Input should be"),
         (lambda p: p.write_text("a: b\na: c"), "/a: duplicate key (each field once)"),
+        # partial response at or above response: it could never be reported (silently off)
+        (
+            lambda p: p.write_text(
+                "response_min_reduction: 0.3\npartial_response_min_reduction: 0.9"
+            ),
+            "/: Value error, partial_response_min_reduction must be below response_min_reduction",
+        ),
+        (
+            lambda p: p.write_text("instrument_priority: [phq9, phq9]"),
+            "/: Value error, instrument_priority names an instrument twice",
+        ),
     ],
-    ids=["fifo", "dev-zero", "alias-bomb", "nan", "sexagesimal", "duplicate"],
+    ids=["fifo", "dev-zero", "alias-bomb", "nan", "sexagesimal", "duplicate", "partial", "twice"],
 )
 def test_a_hostile_settings_file_is_a_clean_error(tmp_path: Path, make: Any, message: str) -> None:
     path = tmp_path / "settings.yaml"
