@@ -84,22 +84,21 @@ def test_a_prefetch_key_holding_another_resource_type_is_a_400(
     assert reason in resp.json()["error"]
 
 
+_AUTH = {
+    "access_token": "t",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "trd-cds",
+}
+
+
 def test_a_fetched_answer_of_another_type_is_a_412(client: TestClient) -> None:
     routes = fhir_routes("02")
     obs_route = next(r for r in routes if r.startswith("/fhir/Observation?"))
     routes[obs_route] = (200, {"resourceType": "Patient", "id": "x"})
     with mock_fhir(routes) as fhir:
-        body = hook_body(
-            "02",
-            fhirServer=fhir.url,
-            fhirAuthorization={
-                "access_token": "t",
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "scope": "patient/*.read",
-                "subject": "trd-cds",
-            },
-        )
+        body = hook_body("02", fhirServer=fhir.url, fhirAuthorization=_AUTH)
         body["prefetch"]["observations"] = None
         resp = _call(client, body)
     assert resp.status_code == 412, resp.text
@@ -161,3 +160,25 @@ def test_a_chunked_body_over_the_limit_is_a_413(tmp_path: Path) -> None:
     }
     resp = client.post("/cds-services/trd-plan", content=iter([small]), headers=headers)
     assert resp.status_code == 200, resp.text
+
+
+def test_a_prefetch_that_is_one_page_of_several_is_not_read_as_all(client: TestClient) -> None:
+    # page 1 of the Observations (PHQ-9, C-SSRS) was taken for all of them: the rest unread
+    body = hook_body("02")
+    body["prefetch"]["observations"]["link"] = [
+        {"relation": "next", "url": "https://ehr.example.org/fhir/Observation?page=2"}
+    ]
+    resp = _call(client, body)
+    assert resp.status_code == 412
+    assert "'observations' missing (or one page of several)" in resp.json()["error"]
+
+
+def test_a_paged_prefetch_is_fetched_whole(client: TestClient) -> None:
+    with mock_fhir(fhir_routes("02")) as fhir:
+        body = hook_body("02", fhirServer=fhir.url, fhirAuthorization=_AUTH)
+        body["prefetch"]["observations"]["link"] = [
+            {"relation": "next", "url": f"{fhir.url}/Observation?page=2"}
+        ]
+        resp = _call(client, body)
+        assert resp.status_code == 200, resp.text
+        assert [p.split("?")[0] for p, _ in fhir.seen] == ["/fhir/Observation"]

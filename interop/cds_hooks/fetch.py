@@ -73,6 +73,14 @@ def _get(client: httpx.Client, url: str, key: str) -> dict[str, Any]:
     return data
 
 
+def _has_next(value: Mapping[str, Any]) -> bool:
+    """A searchset page with more to come (a ``next`` link)."""
+    links = value.get("link") if value.get("resourceType") == "Bundle" else None
+    return isinstance(links, list) and any(
+        isinstance(link, Mapping) and link.get("relation") == "next" for link in links
+    )
+
+
 def _next_link(bundle: Mapping[str, Any], base: str) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, Mapping) and link.get("relation") == "next":
@@ -115,8 +123,9 @@ def gather(
     missing: list[str] = []
     for key in templates:
         value = prefetch.get(key)
-        # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves
-        if value is None or value.get("resourceType") == "OperationOutcome":
+        # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves;
+        # one page of several (a 'next' link) is not the answer either: the rest is unread
+        if value is None or value.get("resourceType") == "OperationOutcome" or _has_next(value):
             missing.append(key)
         else:
             out += _resources(key, value)
@@ -124,8 +133,8 @@ def gather(
         return out
     if request.fhirServer is None or request.fhirAuthorization is None:
         raise DataUnavailableError(
-            f"prefetch {', '.join(repr(k) for k in missing)} missing, and no fhirServer with "
-            "fhirAuthorization to fetch it from"
+            f"prefetch {', '.join(repr(k) for k in missing)} missing (or one page of several), "
+            "and no fhirServer with fhirAuthorization to fetch it from"
         )
     base = request.fhirServer.rstrip("/")
     headers = {
