@@ -733,6 +733,9 @@ def _bulk(tmp_path: Path, extra: bytes | None = None) -> Path:
         ),
         (b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"\n", "Condition.ndjson:2: line 1 column"),
         (b'{"resourceType": "Condition", "id": ' + b"9" * 5000 + b"}\n", "Condition/?#/id"),
+        # a Bundle line (or one without a resourceType) was shared and never read
+        (b'{"resourceType": "Bundle", "entry": []}\n', "Condition.ndjson:2: not one FHIR resource"),
+        (b'{"id": "x"}\n', "Condition.ndjson:2: not one FHIR resource"),
     ],
 )
 def test_a_bad_ndjson_line_is_a_located_error(tmp_path: Path, line: bytes, needle: str) -> None:

@@ -94,7 +94,19 @@ def index_ndjson(
                 if not line.strip():
                     continue
                 res = parse_line(line, str(path), lineno)
-                if res.get("resourceType") == "Patient":
+                rtype = res.get("resourceType")
+                if not isinstance(rtype, str) or rtype == "Bundle":
+                    # it would be shared with every patient and then never read
+                    raise FhirError(
+                        str(path),
+                        [
+                            (
+                                f"{path}:{lineno}",
+                                "not one FHIR resource (no resourceType, or a Bundle)",
+                            )
+                        ],
+                    )
+                if rtype == "Patient":
                     key: str | None = str(res.get("id"))
                 else:
                     ref = subject_ref(res)
