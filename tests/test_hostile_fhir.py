@@ -139,6 +139,9 @@ def test_a_days_supply_beyond_the_calendar_is_no_crash(days: float) -> None:
             "not an object",
         ),
         ([patient(), 5], "/1", "not a FHIR resource"),
+        # a resource without its type was never read, without a word
+        (_bundle(patient(), {"id": "c1"}), "Bundle/?#/entry/1/resource/resourceType", "no"),
+        ([patient(), {"id": "c1"}], "/1/resourceType", "no resourceType"),
         (7, "/", "not FHIR content"),
     ],
 )

@@ -63,8 +63,9 @@ def iter_resources(data: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> lis
         if not isinstance(item, Mapping):
             raise FhirError("<fhir>", [(where or "/", "not a FHIR resource (a JSON object)")])
         if item.get("resourceType") != "Bundle":
-            if is_fhir(item):
-                out.append(dict(item))
+            if not is_fhir(item):
+                raise FhirError("<fhir>", [(f"{where}/resourceType", "no resourceType")])
+            out.append(dict(item))
             continue
         entries = item.get("entry")
         if entries is None:
@@ -81,6 +82,11 @@ def iter_resources(data: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> lis
             if not isinstance(res, Mapping):
                 raise FhirError(
                     "<fhir>", [(location(item, f"/entry/{i}/resource"), "not an object")]
+                )
+            if not isinstance(res.get("resourceType"), str):  # it would never be read
+                raise FhirError(
+                    "<fhir>",
+                    [(location(item, f"/entry/{i}/resource/resourceType"), "no resourceType")],
                 )
             if res.get("resourceType") == "Bundle":
                 nested.append((res, f"{where}/entry/{i}/resource"))
