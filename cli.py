@@ -166,23 +166,18 @@ def _engine(rules: str | None, settings_file: str | None, no_cache: bool = False
     """The engine over ``rules`` (default: bundled) with the settings file's thresholds; the
     ruleset comes from the ruleset cache (``TRD_CDS_CACHE_DIR``) unless ``no_cache``."""
     from .engine import Engine
-    from .engine.yaml12 import load_yaml
+    from .engine.io import load_settings
     from .rules.cache import cache_dir_from_env
     from .rules.loader import load_ruleset
+    from .schemas.errors import CaseError
     from .schemas.settings import Settings
 
     settings = Settings()
     if settings_file:
         try:
-            data, duplicates = load_yaml(Path(settings_file).read_text("utf-8"))
-            if duplicates:
-                keys = [str(k) for _, ks in duplicates.values() for k in ks]
-                raise ValueError(f"duplicate keys: {', '.join(keys)}")
-            settings = Settings.model_validate(data or {})
-        except (OSError, ValueError) as exc:  # yaml and pydantic errors are ValueErrors
-            raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
-        except Exception as exc:  # yaml.YAMLError
-            raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from exc
+            settings = load_settings(settings_file)
+        except CaseError as exc:
+            raise click.BadParameter(f"settings: {exc}", param_hint="--settings") from None
     ruleset = load_ruleset(rules, cache_dir=None if no_cache else cache_dir_from_env())
     return Engine(ruleset, settings)
 

@@ -23,13 +23,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..schemas.case import Case
 from ..schemas.errors import WHOLE_INPUT, CaseError, EvaluationError, OutputError, TrdCdsError
 from ..schemas.report import Report
 from .core import Engine
 from .intake import MAX_CASE_BYTES, parse_case_text, too_large
+
+if TYPE_CHECKING:
+    from ..schemas.settings import Settings
 
 CASE_SUFFIXES = (".json", ".yaml", ".yml")
 STDIN = "-"
@@ -136,6 +139,33 @@ def read_bytes(path: Path, name: str, limit: int = MAX_CASE_BYTES) -> bytes:
     if len(data) > limit:  # the file grew while we read it
         raise too_large(name, limit)
     return data
+
+
+#: Largest settings file read (a real one is a few hundred bytes).
+MAX_SETTINGS_BYTES = 64 << 10
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Settings from a YAML 1.2 (or JSON) file, bounded like a case: a regular file (a FIFO
+    would block, /dev/zero never ends) of at most :data:`MAX_SETTINGS_BYTES`, UTF-8, no
+    duplicate keys, alias expansion and nesting capped, finite numbers. Raises
+    :class:`CaseError` naming the file and the field path."""
+    import pydantic_core
+    from pydantic import ValidationError
+
+    from ..schemas.settings import Settings
+    from .intake import _load_yaml, check_tree, decode, validation_errors
+
+    name = str(path)
+    text = decode(read_bytes(Path(path), name, MAX_SETTINGS_BYTES), name, MAX_SETTINGS_BYTES)
+    data, duplicates = _load_yaml(text, name)
+    problems = check_tree(data, duplicates)
+    if problems:
+        raise CaseError(name, problems)
+    try:  # JSON mode, as for a case: enum values as their strings (instrument_priority)
+        return Settings.model_validate_json(pydantic_core.to_json(data if data is not None else {}))
+    except ValidationError as exc:
+        raise CaseError(name, validation_errors(exc)) from None
 
 
 def load_case(source: CaseSource | str | Path) -> Case:

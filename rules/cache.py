@@ -54,8 +54,9 @@ from pathlib import Path
 import pydantic
 import pydantic_core
 
+from ..schemas.errors import RuleDefinitionError
 from ..schemas.version import VERSION
-from .loader import Ruleset
+from .loader import Ruleset, read_rule_bytes
 
 #: Environment variable naming the cache folder (``off`` disables the cache).
 CACHE_ENV = "TRD_CDS_CACHE_DIR"
@@ -152,7 +153,10 @@ def cache_key(folder: Path) -> str:
     for path in _language_sources():
         add(f"source:{path.relative_to(_RULES_PKG.parent).as_posix()}", path.read_bytes())
     for path in sorted(folder.glob("*.yaml")):
-        add(f"rules:{path.name}", path.read_bytes())
+        try:
+            add(f"rules:{path.name}", read_rule_bytes(path))
+        except RuleDefinitionError as exc:  # a FIFO, device, folder: loading says which
+            raise OSError(str(exc)) from None
     return digest.hexdigest()
 
 

@@ -8,7 +8,7 @@ every report's provenance.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .case import Instrument
 
@@ -111,6 +111,16 @@ class Settings(BaseModel):
         description="[C] §11.3: block esketamine after a cardiovascular event within 6 "
         "weeks (EU SmPC 4.3; not in the US label).",
     )
+
+    @model_validator(mode="after")
+    def _partial_below_response(self) -> Settings:
+        # at or above the response reduction, partial response could never be reported:
+        # every such setting silently disables it
+        if self.partial_response_min_reduction >= self.response_min_reduction:
+            raise ValueError("partial_response_min_reduction must be below response_min_reduction")
+        if len(set(self.instrument_priority)) != len(self.instrument_priority):
+            raise ValueError("instrument_priority names an instrument twice")
+        return self
 
     def remission_max(self, instrument: Instrument) -> int:
         return {

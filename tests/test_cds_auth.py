@@ -125,6 +125,19 @@ def test_old_token_is_refused_even_if_not_expired(tmp_path: Path) -> None:
         v.verify(f"Bearer {token}", AUD)
 
 
+def test_a_far_expiry_is_remembered_only_while_the_token_is_usable(tmp_path: Path) -> None:
+    # a jti was kept until exp + leeway: tokens with exp ten years out filled the table (at
+    # 100,000 entries every call is refused) although max_age refuses them after minutes
+    now = time.time()
+    v = verifier(tmp_path, max_age=60, leeway=5, clock=lambda: now)
+    token = client_keys().token(AUD, now=now, exp=int(now) + 10 * 365 * 86400)
+    v.verify(f"Bearer {token}", AUD)
+    (until,) = v._seen.values()
+    assert until <= int(now) + 60 + 5
+    with pytest.raises(AuthError, match="already used"):
+        v.verify(f"Bearer {token}", AUD)
+
+
 def test_signature_by_another_key_is_refused(tmp_path: Path) -> None:
     from tests.cds_support import ClientKeys
 

@@ -461,3 +461,54 @@ def test_help_does_not_import_the_engine() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "[]"
+
+
+# ------------------------------------------------------------------ settings files
+
+_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: os.mkfifo(p), "(whole input): not a regular file (a device, FIFO or socket)"),
+        (lambda p: p.symlink_to("/dev/zero"), "(whole input): not a regular file"),
+        (lambda p: p.write_text(_BOMB), "(whole input): more than 100,000 values (an alias bomb?)"),
+        (lambda p: p.write_text("min_ad_weeks: .nan"), "/min_ad_weeks: nan is not a finite number"),
+        (lambda p: p.write_text("older_age_years: 1:05"), "/older_age_years: Input should be"),
+        (lambda p: p.write_text("a: b\na: c"), "/a: duplicate key (each field once)"),
+        # partial response at or above response: it could never be reported (silently off)
+        (
+            lambda p: p.write_text(
+                "response_min_reduction: 0.3\npartial_response_min_reduction: 0.9"
+            ),
+            "/: Value error, partial_response_min_reduction must be below response_min_reduction",
+        ),
+        (
+            lambda p: p.write_text("instrument_priority: [phq9, phq9]"),
+            "/: Value error, instrument_priority names an instrument twice",
+        ),
+    ],
+    ids=["fifo", "dev-zero", "alias-bomb", "nan", "sexagesimal", "duplicate", "partial", "twice"],
+)
+def test_a_hostile_settings_file_is_a_clean_error(tmp_path: Path, make: Any, message: str) -> None:
+    path = tmp_path / "settings.yaml"
+    make(path)
+    case = EXAMPLES / "01_trd_medication_and_therapy_failed.yaml"
+    result = _cli(["evaluate", *AT_ARGS, "--settings", str(path), str(case)])
+    assert result.exit_code == 2, result.output
+    assert f"settings: {path}: {message}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_settings_file_can_set_the_instrument_priority(tmp_path: Path) -> None:
+    # strict Python-mode validation refused every enum string: the field could not be set
+    path = tmp_path / "settings.yaml"
+    path.write_text("instrument_priority: [phq9, madrs]\n", "utf-8")
+    case = EXAMPLES / "01_trd_medication_and_therapy_failed.yaml"
+    result = _cli(["evaluate", *AT_ARGS, "--format", "json", "--settings", str(path), str(case)])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.output)["provenance"]["settings"]["instrument_priority"]
+    assert recorded == ["phq9", "madrs"]

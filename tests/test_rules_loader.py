@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,12 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
     [
         (lambda p: p.mkdir(), "cannot be read: Is a directory"),
         (lambda p: p.write_bytes(b"rules: []\n# caf\xe9\n"), r"not UTF-8 text \(byte 0xe9"),
+        (lambda p: os.mkfifo(p), r"not a regular file \(a device, FIFO or socket\)"),
+        (lambda p: p.symlink_to("/dev/zero"), r"not a regular file \(a device, FIFO or socket\)"),
+        (lambda p: p.write_bytes(b"#" * (2 << 20)), "larger than 1,048,576 bytes"),
+        (lambda p: p.write_text("rules:\n  - " + "9" * 5000 + "\n"), "invalid YAML: Exceeds"),
     ],
-    ids=["folder", "latin-1"],
+    ids=["folder", "latin-1", "fifo", "dev-zero", "huge", "long-integer"],
 )
 def test_an_unreadable_rule_file_is_named(tmp_path: Path, make: Any, message: str) -> None:
     """A rule file that is not readable UTF-8 text is a clear rules error (exit 3) naming
@@ -117,3 +122,27 @@ def test_hash_ignores_file_layout_but_not_content(tmp_path: Path) -> None:
         "utf-8",
     )
     assert load_ruleset(folder).content_hash != original
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "key"),
+    [
+        # a second status would retire the high-suicide-risk gate without a word
+        (
+            "00_safety.yaml",
+            "    status: active\n",
+            "    status: active\n    status: retired\n",
+            "status",
+        ),
+        ("ruleset.yaml", "version:", "version: evil\nversion:", "version"),
+    ],
+)
+def test_a_key_written_twice_in_a_rule_file_is_an_error(
+    tmp_path: Path, file: str, old: str, new: str, key: str
+) -> None:
+    folder = _copy(tmp_path)
+    path = folder / file
+    path.write_text(path.read_text("utf-8").replace(old, new, 1), "utf-8")
+    with pytest.raises(RuleDefinitionError, match=f"duplicate key '{key}' on line") as info:
+        load_ruleset(folder)
+    assert info.value.file == file and info.value.line is not None

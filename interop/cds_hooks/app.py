@@ -27,11 +27,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...engine.audit import open_log
 from ...engine.core import Engine, engine_version
@@ -139,9 +140,39 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # added before the guard, so inside it (a later middleware wraps the earlier ones): an
+    # exception from a receive the guard wraps reaches FastAPI in an exception group, a 400
+    app.add_middleware(_BodyLimit, max_body=settings.max_body_bytes)
     _install_handlers(app, settings.max_body_bytes)
     app.include_router(_router(state))
     return app
+
+
+class _BodyLimit:
+    """Counts the body as it arrives and stops at ``max_body`` bytes: a chunked request has no
+    Content-Length for the guard to check, and was read whole whatever its size. The 413 is
+    raised as an HTTPException from the body read, which FastAPI passes on as is."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPException(413, f"the request body is over {self.max_body} bytes")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _install_handlers(app: FastAPI, max_body: int) -> None:

@@ -150,7 +150,9 @@ class Verifier:
         iat, exp = float(claims["iat"]), float(claims["exp"])
         if now - iat > self.max_age + self.leeway:
             raise AuthError("the JWT is too old (iat)")
-        self._not_replayed(issuer.iss, str(claims["jti"]), exp, now)
+        # remembered while it could be used: until exp, but never past iat + max_age (it is
+        # refused as too old then), so tokens with a far exp cannot fill the table for years
+        self._not_replayed(issuer.iss, str(claims["jti"]), min(exp, iat + self.max_age), now)
         return claims
 
     def _not_replayed(self, iss: str, jti: str, exp: float, now: float) -> None:

@@ -19,6 +19,7 @@ from ...engine.audit import AuditLog, AuditRecord
 from ...engine.core import Engine
 from ...schemas.errors import AuditError, CaseError
 from ..fhir import FhirError, case_from_fhir, patient_ids, rewrite_report_pointers
+from ..fhir.resources import iter_resources, patient_key, subject_ref, validate
 from .auth import Verifier
 from .cards import build_cards
 from .fetch import BadPrefetchError, DataUnavailableError, gather
@@ -70,6 +71,7 @@ def _context(body: HookRequest, hook: str) -> tuple[str, Mapping[str, Any] | Non
     orders = ctx.get("draftOrders")
     if not isinstance(orders, Mapping) or orders.get("resourceType") != "Bundle":
         raise HookError(400, "context.draftOrders is required and must be a FHIR Bundle")
+    _check_orders(orders, patient_id)
     selections: list[str] = []
     if hook == ORDER_SELECT:
         raw = ctx.get("selections")
@@ -77,6 +79,23 @@ def _context(body: HookRequest, hook: str) -> tuple[str, Mapping[str, Any] | Non
             raise HookError(400, "context.selections is required: a non-empty list of references")
         selections = raw
     return patient_id, orders, selections
+
+
+def _check_orders(orders: Mapping[str, Any], patient_id: str) -> None:
+    """Draft orders are valid FHIR resources of the patient in context: an order checked
+    against this patient's blocks must be this patient's (and a malformed one is a 400 naming
+    it, never a 500 or an order silently left unchecked)."""
+    try:
+        resources = iter_resources(orders)
+        for r in resources:
+            validate(r)
+    except FhirError as exc:
+        details = [f"context.draftOrders: {p}: {m}" for p, m in exc.errors[:20]]
+        raise HookError(400, "context.draftOrders holds invalid FHIR", details) from None
+    for r in resources:
+        ref = subject_ref(r)
+        if ref is not None and patient_key(ref, {}) != patient_id:
+            raise HookError(400, "context.draftOrders: an order is for another patient")
 
 
 def call_hook(state: State, service_id: str, body: HookRequest, base: str) -> dict[str, Any]:
@@ -103,10 +122,10 @@ def call_hook(state: State, service_id: str, body: HookRequest, base: str) -> di
         raise HookError(412, str(exc)) from None
     except BadPrefetchError as exc:
         raise HookError(400, str(exc)) from None
-    others = [p for p in patient_ids(resources) if p != patient_id]
-    if others:  # never evaluate one patient with (or without) another's data silently
-        raise HookError(400, f"the prefetch holds data of {len(others)} other patient(s)")
     try:
+        others = [p for p in patient_ids(resources) if p != patient_id]
+        if others:  # never evaluate one patient with (or without) another's data silently
+            raise HookError(400, f"the prefetch holds data of {len(others)} other patient(s)")
         derived = case_from_fhir(resources, at=at, patient=patient_id, source="prefetch")
     except (FhirError, CaseError) as exc:
         details = [f"{p}: {m}" for p, m in exc.errors[:20]]

@@ -26,10 +26,22 @@ class BadPrefetchError(ValueError):
     """A prefetched value is not FHIR content (the service answers 400)."""
 
 
+def expected_type(key: str) -> str:
+    """What answers the query of a prefetch key: a read (``Patient/{{id}}``) gives that
+    resource, a search gives a Bundle."""
+    return "Patient" if key == "patient" else "Bundle"
+
+
 def _resources(key: str, value: Mapping[str, Any]) -> list[dict[str, Any]]:
     rtype = value.get("resourceType")
     if not isinstance(rtype, str):
         raise BadPrefetchError(f"prefetch {key!r} is not a FHIR resource (no resourceType)")
+    if rtype != expected_type(key):
+        # an Observation search answered by anything but a Bundle would leave the scores and
+        # risk screeners out while the call looks complete
+        raise BadPrefetchError(
+            f"prefetch {key!r} is a {rtype}, not the {expected_type(key)} its query answers"
+        )
     return [dict(value)]
 
 
@@ -61,6 +73,14 @@ def _get(client: httpx.Client, url: str, key: str) -> dict[str, Any]:
     return data
 
 
+def _has_next(value: Mapping[str, Any]) -> bool:
+    """A searchset page with more to come (a ``next`` link)."""
+    links = value.get("link") if value.get("resourceType") == "Bundle" else None
+    return isinstance(links, list) and any(
+        isinstance(link, Mapping) and link.get("relation") == "next" for link in links
+    )
+
+
 def _next_link(bundle: Mapping[str, Any], base: str) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, Mapping) and link.get("relation") == "next":
@@ -83,6 +103,11 @@ def fetch_key(
         if pages > max_pages:
             raise DataUnavailableError(f"prefetch {key!r}: more than {max_pages} search pages")
         data = _get(client, url, key)
+        if data["resourceType"] != expected_type(key):
+            raise DataUnavailableError(
+                f"prefetch {key!r}: the FHIR server answered a {data['resourceType']}, "
+                f"not a {expected_type(key)}"
+            )
         out.append(data)
         url = _next_link(data, base) if data["resourceType"] == "Bundle" else None
     return out
@@ -98,8 +123,9 @@ def gather(
     missing: list[str] = []
     for key in templates:
         value = prefetch.get(key)
-        # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves
-        if value is None or value.get("resourceType") == "OperationOutcome":
+        # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves;
+        # one page of several (a 'next' link) is not the answer either: the rest is unread
+        if value is None or value.get("resourceType") == "OperationOutcome" or _has_next(value):
             missing.append(key)
         else:
             out += _resources(key, value)
@@ -107,8 +133,8 @@ def gather(
         return out
     if request.fhirServer is None or request.fhirAuthorization is None:
         raise DataUnavailableError(
-            f"prefetch {', '.join(repr(k) for k in missing)} missing, and no fhirServer with "
-            "fhirAuthorization to fetch it from"
+            f"prefetch {', '.join(repr(k) for k in missing)} missing (or one page of several), "
+            "and no fhirServer with fhirAuthorization to fetch it from"
         )
     base = request.fhirServer.rstrip("/")
     headers = {

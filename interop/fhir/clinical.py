@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from ...engine.assessments import months_before
@@ -21,7 +21,7 @@ from .builder import Builder
 from .errors import FhirError, location
 from .resources import PatientData, Resource
 from .terminology import LOINC, Terminology
-from .util import codings, completed_years, fhir_date, status_code
+from .util import codings, completed_years, fhir_date, recorded_at, status_code
 
 #: case pointer set to true by an active Condition in the ValueSet
 ACTIVE_CONDITION_FIELDS: dict[str, str] = {
@@ -58,6 +58,8 @@ def map_patient(b: Builder, pd: PatientData, patient_id: str) -> None:
             f"Patient/{patient_id}",
             [(f"Patient/{patient_id}", "no Patient resource: age cannot be derived")],
         )
+    if not isinstance(p.get("id"), str):  # null or absent: nothing can refer to it
+        raise FhirError(f"Patient/{patient_id}", [(location(p, "/id"), "a Patient needs an id")])
     b.set("/patient/id", str(p["id"]), location(p, "/id"))
     born = fhir_date(p.get("birthDate"))
     if born is None:
@@ -297,11 +299,41 @@ def _int_value(v: object) -> int | None:
     return None
 
 
-def observation_value(o: Mapping[str, Any], term: Terminology) -> tuple[int | None, str]:
+#: units a score may carry (UCUM ``{score}``, a dimensionless ``1``, or none); any other unit
+#: (``%``, ``mg``) says the value is not the score and is refused, never read as one
+SCORE_UNITS = frozenset({"", "1", "{score}", "score", "{points}", "points", "{total}"})
+
+
+def observation_value(
+    o: Mapping[str, Any], term: Terminology, *, total: bool = False
+) -> tuple[int | None, str]:
     """An integer score from ``valueQuantity``, ``valueInteger``, ``valueString`` or a LOINC
-    answer code (``valueCodeableConcept``), with the path it was read from."""
+    answer code (``valueCodeableConcept``), with the path it was read from.
+
+    A ``total`` is a number: an answer code (0–3, an item's answer) is not one, and a value
+    that is there but is not a whole number ('12.5', 'severe', an answer code) is a
+    :class:`FhirError` naming it; it was skipped, and an older total became the current one."""
+    if total:
+        for key in ("valueQuantity", "valueInteger", "valueString", "valueCodeableConcept"):
+            if key in o:
+                value, path = observation_value({key: o[key], **_ids(o)}, term)
+                if value is None or key == "valueCodeableConcept":
+                    raise FhirError(
+                        "<fhir>",
+                        [(location(o, f"/{key}"), "not a PHQ-9 total score (a whole number)")],
+                    )
+                return value, path
+        return None, ""
     if "valueQuantity" in o:
-        return _int_value(o["valueQuantity"].get("value")), "/valueQuantity/value"
+        quantity = o["valueQuantity"]
+        for key in ("code", "unit"):
+            unit = quantity.get(key)
+            if isinstance(unit, str) and unit.strip().lower() not in SCORE_UNITS:
+                raise FhirError(
+                    "<fhir>",
+                    [(location(o, f"/valueQuantity/{key}"), f"{unit!r} is not a score unit")],
+                )
+        return _int_value(quantity.get("value")), "/valueQuantity/value"
     if "valueInteger" in o:
         return _int_value(o["valueInteger"]), "/valueInteger"
     if "valueString" in o:
@@ -311,6 +343,10 @@ def observation_value(o: Mapping[str, Any], term: Terminology) -> tuple[int | No
         if score is not None:
             return int(score), f"/valueCodeableConcept/coding/{i}/code"
     return None, ""
+
+
+def _ids(o: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: o[k] for k in ("resourceType", "id") if k in o}
 
 
 def _final(o: Mapping[str, Any]) -> bool:
@@ -341,8 +377,9 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
         for _, c in codings(o.get("code")):
             system, code = c.get("system"), c.get("code")
             if term.member("phq9-total", system, code):
-                value, path = observation_value(o, term)
+                value, path = observation_value(o, term, total=True)
                 if value is not None:
+                    _same_value(totals.get(key), value, location(o, path), "PHQ-9 totals")
                     totals[key] = (
                         fhir_date(when),
                         value,
@@ -351,7 +388,19 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
                     )
             elif term.member("phq9-item9", system, code):
                 value, path = observation_value(o, term)
+                given = [k for k in o if k.startswith("value")]
+                if value is None and given:  # a suicidal-thoughts answer is never skipped
+                    raise FhirError(
+                        "<fhir>", [(location(o, f"/{given[0]}"), "not a PHQ-9 item 9 answer (0–3)")]
+                    )
                 if value is not None:
+                    earlier = items.get(key)
+                    _same_value(
+                        None if earlier is None else (None, earlier[0], earlier[1]),
+                        value,
+                        location(o, path),
+                        "PHQ-9 item 9 answers",
+                    )
                     items[key] = (value, location(o, path), fhir_date(when), location(o, when_path))
     scores = [
         Score(
@@ -375,6 +424,16 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
         if s is not None:
             scores.append(s)
     return scores
+
+
+def _same_value(earlier: tuple[Any, ...] | None, value: int, at: str, what: str) -> None:
+    """Two values for one administration (same panel or same date-time) must agree: which one
+    holds is not for the adapter to guess (``earlier``: (…, value, location, …))."""
+    if earlier is not None and earlier[1] != value:
+        raise FhirError(
+            "<fhir>",
+            [(at, f"two {what} for one administration disagree ({earlier[1]} at {earlier[2]})")],
+        )
 
 
 def _answers(qr: Mapping[str, Any]) -> dict[str, tuple[Mapping[str, Any], str]]:
@@ -436,6 +495,11 @@ def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
         if code in answers:
             a, path = answers[code]
             value, sub = answer_int(a, term)
+            if sub == "/valueCoding/code" or (value is None and sub):
+                raise FhirError(
+                    "<fhir>",
+                    [(location(qr, path + sub), "not a PHQ-9 total score (a whole number)")],
+                )
             if value is not None:
                 return Score(
                     day,
@@ -448,6 +512,18 @@ def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
                 )
     if all(code in answers for code in PHQ9_ITEMS):
         values = [answer_int(answers[c][0], term)[0] for c in PHQ9_ITEMS]
+        for c, v in zip(PHQ9_ITEMS, values, strict=True):
+            if v is not None and not 0 <= v <= 3:
+                a, path = answers[c]
+                raise FhirError(
+                    "<fhir>",
+                    [
+                        (
+                            location(qr, path + answer_int(a, term)[1]),
+                            f"a PHQ-9 item answer of {v} (items score 0–3)",
+                        )
+                    ],
+                )
         if all(v is not None for v in values):
             total = sum(v for v in values if v is not None)
             return Score(
@@ -467,8 +543,11 @@ def _phq9_from_response(qr: Resource, term: Terminology) -> Score | None:
 
 
 def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
-    """The most recent C-SSRS screener (QuestionnaireResponse or Observations) → the case."""
-    best: tuple[str, dict[str, tuple[bool, str]]] | None = None
+    """The most recent C-SSRS screener (QuestionnaireResponse or Observations) → the case.
+
+    "Most recent" is by the instant recorded (time zones applied); a screener dated after the
+    evaluation date is not read (it is kept aside), undated ones rank below dated ones."""
+    best: tuple[datetime, dict[str, tuple[bool, str]]] | None = None
     for qr in pd.of("QuestionnaireResponse"):
         if qr.get("status") not in ("completed", "amended"):
             continue
@@ -478,23 +557,28 @@ def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
             value, sub = _yes_no(answer, term)
             if field and value is not None:
                 found[field] = (value, location(qr, path + sub))
-        if found and (best is None or str(qr.get("authored", "")) > best[0]):
-            best = (str(qr.get("authored", "")), found)
-    obs: dict[str, tuple[str, bool, str]] = {}
+        if not found:
+            continue
+        when = recorded_at(qr.get("authored"), b.today)
+        if when is None:
+            _future(b, "cssrs", location(qr, "/authored"))
+        elif best is None or when > best[0]:
+            best = (when, found)
+    obs: dict[str, tuple[datetime, bool, str]] = {}
     for o in pd.of("Observation"):
         for _, c in codings(o.get("code")):
             field = term.translate("cssrs-screener", c.get("system"), c.get("code"))
             if not field or not _final(o):
                 continue
-            for i, v in codings(o.get("valueCodeableConcept")):
-                yes = term.translate("yes-no", v.get("system"), v.get("code"))
-                when = str(o.get("effectiveDateTime", ""))
-                if yes is not None and (field not in obs or when > obs[field][0]):
-                    obs[field] = (
-                        when,
-                        yes == "true",
-                        location(o, f"/valueCodeableConcept/coding/{i}/code"),
-                    )
+            observed = _observed_yes_no(o, term)
+            if observed is None:
+                continue
+            yes, at = observed
+            when = recorded_at(o.get("effectiveDateTime"), b.today)
+            if when is None:
+                _future(b, "cssrs", location(o, "/effectiveDateTime"))
+            elif field not in obs or when > obs[field][0]:
+                obs[field] = (when, yes, at)
     if obs:
         when = max(w for w, _, _ in obs.values())
         if best is None or when > best[0]:
@@ -517,6 +601,28 @@ def map_cssrs(b: Builder, pd: PatientData, term: Terminology) -> None:
         b.set(f"/suicide_risk/cssrs/{field}", value, at)
 
 
+def _observed_yes_no(o: Mapping[str, Any], term: Terminology) -> tuple[bool, str] | None:
+    """The yes/no of a C-SSRS item Observation (a yes/no answer code, or valueBoolean) with
+    where it was read; ``None`` without a value. A value that is neither is a FhirError: a
+    newer screener skipped for its form left an older 'no' standing."""
+    if isinstance(o.get("valueBoolean"), bool):
+        return bool(o["valueBoolean"]), location(o, "/valueBoolean")
+    for i, v in codings(o.get("valueCodeableConcept")):
+        yes = term.translate("yes-no", v.get("system"), v.get("code"))
+        if yes is not None:
+            return yes == "true", location(o, f"/valueCodeableConcept/coding/{i}/code")
+    given = [k for k in o if k.startswith("value")]
+    if given:
+        raise FhirError("<fhir>", [(location(o, f"/{given[0]}"), "not a yes/no answer")])
+    return None
+
+
+def _future(b: Builder, kind: str, at: str) -> None:
+    item = {"source": at, "why": "dated after the evaluation date"}
+    if item not in b.unmapped.get(kind, []):
+        b.keep_unmapped(kind, item)
+
+
 def _yes_no(answer: Mapping[str, Any], term: Terminology) -> tuple[bool | None, str]:
     if isinstance(answer.get("valueBoolean"), bool):
         return answer["valueBoolean"], "/valueBoolean"
@@ -529,15 +635,18 @@ def _yes_no(answer: Mapping[str, Any], term: Terminology) -> tuple[bool | None, 
 
 
 def map_pregnancy_status(b: Builder, pd: PatientData, term: Terminology) -> None:
-    """The latest pregnancy status Observation (82810-3); 'unknown' stays not recorded."""
-    latest: tuple[str, Resource] | None = None
+    """The latest pregnancy status Observation (82810-3) not dated after the evaluation date;
+    'unknown' stays not recorded."""
+    latest: tuple[datetime, Resource] | None = None
     for o in pd.of("Observation"):
         if _final(o) and any(
             term.member("pregnancy-status", c.get("system"), c.get("code"))
             for _, c in codings(o.get("code"))
         ):
-            when = str(o.get("effectiveDateTime", ""))
-            if latest is None or when > latest[0]:
+            when = recorded_at(o.get("effectiveDateTime"), b.today)
+            if when is None:
+                _future(b, "pregnancy_status", location(o, "/effectiveDateTime"))
+            elif latest is None or when > latest[0]:
                 latest = (when, o)
     if latest is None:
         return

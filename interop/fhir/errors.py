@@ -19,4 +19,7 @@ class FhirError(CaseError):
 
 def location(resource: Mapping[str, Any], path: str = "") -> str:
     """``ResourceType/id#/path`` for an element of a resource."""
-    return f"{resource.get('resourceType', '?')}/{resource.get('id', '?')}#{path}"
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    return (
+        f"{rtype if isinstance(rtype, str) else '?'}/{rid if isinstance(rid, str) else '?'}#{path}"
+    )

@@ -29,11 +29,12 @@ from .clinical import (
     map_pregnancy_status,
     phq9_scores,
 )
-from .errors import FhirError
+from .errors import FhirError, location
 from .questionnaire import apply_response, is_trd_response
 from .resources import group_by_patient, iter_resources, select
 from .terminology import terminology
 from .trials import map_procedures, map_trials
+from .util import recorded_at
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,10 @@ def case_from_fhir(
     against its date; never the clock). ``patient`` picks one patient from multi-patient
     content; with several patients and no ``patient`` a :class:`FhirError` lists them.
     """
-    groups = group_by_patient(iter_resources(data))
+    try:
+        groups = group_by_patient(iter_resources(data))
+    except FhirError as exc:
+        raise FhirError(source, exc.errors) from None
     ids = sorted(k for k in groups if k)
     if patient is None:
         if len(ids) != 1:
@@ -137,9 +141,19 @@ def _case(
     map_pregnancy_status(b, pd, term)
     map_trials(b, pd, term, dx.onset, scores, settings)
     map_procedures(b, pd, term, scores, settings, dx.onset)
-    for qr in sorted(pd.of("QuestionnaireResponse"), key=lambda q: str(q.get("authored", ""))):
-        if is_trd_response(qr) and qr.get("status") in ("completed", "amended"):
-            apply_response(b, qr)
+    responses = [
+        (recorded_at(qr.get("authored"), b.today), i, qr)
+        for i, qr in enumerate(pd.of("QuestionnaireResponse"))
+        if is_trd_response(qr) and qr.get("status") in ("completed", "amended")
+    ]
+    for _when, _, qr in sorted((r for r in responses if r[0] is not None), key=lambda r: r[:2]):
+        apply_response(b, qr)
+    for when, _, qr in responses:
+        if when is None:  # answered after the evaluation date: not known then
+            b.keep_unmapped(
+                "trd_questionnaire",
+                {"source": location(qr, "/authored"), "why": "dated after the evaluation date"},
+            )
     _required_and_safety(b)
     try:
         case = parse_case(b.data, source=source)
@@ -212,7 +226,13 @@ def map_measurements(b: Builder, scores: list[Score], onset: date | None) -> Non
         if s.total is not None:
             b.set(f"{ptr}/score", s.total, s.total_at)
         b.set(f"{ptr}/date", (s.day or date.min).isoformat(), s.date_at or anchor)
-        if s.item9 is not None and (s.total is None or s.item9 <= s.total):
+        if s.item9 is not None and s.total is not None and s.item9 > s.total:
+            # a suicidal-thoughts answer is never dropped for a total that cannot be right
+            raise FhirError(
+                "<fhir>",
+                [(s.item9_at, f"item 9 ({s.item9}) exceeds the total {s.total} ({s.total_at})")],
+            )
+        if s.item9 is not None:
             b.set(f"{ptr}/item9", s.item9, s.item9_at)
     if alone is not None:
         b.need(

@@ -76,31 +76,60 @@ class MedUse:
     adherence_at: str = ""
 
 
-def resolve_products(r: Resource, pd: PatientData, term: Terminology) -> list[Product]:
+def resolve_products(r: Resource, pd: PatientData, term: Terminology) -> list[Product] | None:
     """Ingredients of a medication resource: its own coding or a referenced Medication's code
-    and ``ingredient``; each coding through the product table, the RxNorm ingredient table or
-    ingredient names in the display/text. Unknown → nothing (never a guess)."""
+    and ``ingredient`` (a contained one, ``#id``, included); each coding through the product
+    table, the RxNorm ingredient table or ingredient names in the display/text. Unknown →
+    nothing (never a guess); ``None`` when the referenced Medication is not in the data (what
+    was ordered cannot be told: it could be an antidepressant)."""
     concept, base = r.get("medicationCodeableConcept"), "/medicationCodeableConcept"
     med: Resource | None = None
+    owner, prefix = r, ""
     ref = (r.get("medicationReference") or {}).get("reference")
-    if isinstance(ref, str) and ref in pd.medications:
-        med = pd.medications[ref]
-        concept, base = med.get("code"), "/code"
-    owner = med if med is not None else r
+    if isinstance(ref, str):
+        if ref.startswith("#"):
+            for k, c in enumerate(r.get("contained") or []):
+                if c.get("resourceType") == "Medication" and f"#{c.get('id')}" == ref:
+                    med, prefix = c, f"/contained/{k}"  # located inside its container
+                    break
+        elif ref in pd.medications:
+            med = pd.medications[ref]
+            owner = med
+        if med is None:
+            return None
+        concept, base = med.get("code"), f"{prefix}/code"
     found = _from_concept(concept, owner, base, term)
     if not found and med is not None:
         for i, ing in enumerate(med.get("ingredient") or []):
-            strength = (ing.get("strength") or {}).get("numerator") or {}
-            mg = (
-                strength.get("value")
-                if str(strength.get("code", strength.get("unit", ""))).lower() in _UNIT_MG
-                else None
-            )
+            mg = _strength_mg(ing.get("strength") or {})
             for p in _from_concept(
-                ing.get("itemCodeableConcept"), med, f"/ingredient/{i}/itemCodeableConcept", term
+                ing.get("itemCodeableConcept"),
+                owner,
+                f"{prefix}/ingredient/{i}/itemCodeableConcept",
+                term,
             ):
                 found.append(Product(p.ingredient, mg, p.extended_release, p.at))
     return found
+
+
+def _unit(quantity: Mapping[str, Any]) -> str:
+    return str(quantity.get("code", quantity.get("unit", ""))).lower()
+
+
+def _strength_mg(ratio: Mapping[str, Any]) -> float | None:
+    """mg per dose unit (tablet, capsule) of an ingredient strength (a Ratio): the numerator
+    in mg over one tablet or capsule (or no denominator). Any other denominator (100 mg per
+    5 mL, per 2 tablets) is not mg per tablet: ``None``, never read as if it were."""
+    numerator = ratio.get("numerator") or {}
+    denominator = ratio.get("denominator")
+    if _unit(numerator) not in _UNIT_MG:
+        return None
+    if denominator is not None and not (
+        denominator.get("value") == 1 and _unit(denominator) in _UNIT_DOSE_FORM | {"", "1"}
+    ):
+        return None
+    value = numerator.get("value")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _from_concept(concept: object, owner: Resource, base: str, term: Terminology) -> list[Product]:
@@ -152,7 +181,12 @@ def _period(r: Resource, today: date) -> tuple[date | None, date | None, bool, s
     start = fhir_date(r.get("whenHandedOver")) or fhir_date(r.get("whenPrepared"))
     spath = "/whenHandedOver" if "whenHandedOver" in r else "/whenPrepared"
     days = (r.get("daysSupply") or {}).get("value")
-    end = start + timedelta(days=float(days)) if start and isinstance(days, (int, float)) else None
+    end = None
+    if start and isinstance(days, (int, float)):
+        try:
+            end = start + timedelta(days=float(days))
+        except (OverflowError, ValueError):  # beyond the calendar: no end date, not a crash
+            end = None
     return start, end, False, spath, "/daysSupply/value"
 
 
@@ -226,7 +260,16 @@ def medication_uses(b: Builder, pd: PatientData, term: Terminology) -> list[MedU
         for r in pd.of(rtype):
             if r.get("status") in _SKIP_STATUS or r.get("intent") in ("proposal", "plan"):
                 continue
-            for p in resolve_products(r, pd, term):
+            products = resolve_products(r, pd, term)
+            if products is None:
+                ref = r["medicationReference"]["reference"]
+                b.need(
+                    "/antidepressant_trials",
+                    f"what {location(r)[:-1]} orders or records",
+                    f"its medication {ref} is not in the data: it could be an antidepressant",
+                )
+                continue
+            for p in products:
                 start, end, is_open, spath, epath = _period(r, b.today)
                 if start is not None and start > b.today:
                     continue  # not yet recorded at the evaluation date

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Mapping
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -205,8 +206,40 @@ def _fields(qr: Mapping[str, Any], items: list[Any], path: str) -> dict[str, tup
     return out
 
 
+@lru_cache(maxsize=1)
+def _questions() -> frozenset[str]:
+    """Every linkId of the shipped questionnaire: its groups and their items."""
+    links: set[str] = set()
+    for group in build_questionnaire()["item"]:
+        links.add(group["linkId"])
+        links.update(item["linkId"] for item in group.get("item", []))
+    return frozenset(links)
+
+
+def _check_links(qr: Mapping[str, Any]) -> None:
+    """Only the questionnaire's own items are answers: a response answering ``/patient/age``
+    or ``/patient/id`` (never asked; FHIR's Patient gives them) would overwrite them, and an
+    item of one group under another would land in the wrong section."""
+    for i, group in enumerate(qr.get("item") or []):
+        link = str(group.get("linkId", ""))
+        where = f"/item/{i}/linkId"
+        if link in _questions():
+            for j, item in enumerate(group.get("item") or []):
+                child = str(item.get("linkId", ""))
+                if child in _questions() and child.rsplit("/", 1)[0] == link:
+                    continue
+                link, where = child, f"/item/{i}/item/{j}/linkId"
+                break
+            else:
+                continue
+        raise FhirError(
+            "<fhir>", [(location(qr, where), f"{link!r} is not an item of the TRD questionnaire")]
+        )
+
+
 def apply_response(b: Builder, qr: Mapping[str, Any]) -> None:
     """Overlay a TRD QuestionnaireResponse onto the case under construction."""
+    _check_links(qr)
     answered: set[str] = set()
     claimed: set[str] = set()
     for i, group in enumerate(qr.get("item") or []):

@@ -37,26 +37,90 @@ def is_fhir(data: object) -> bool:
     return isinstance(data, Mapping) and isinstance(data.get("resourceType"), str)
 
 
+#: Deepest nesting of a resource that is read (JSON levels). Real resources are ~12 deep; the
+#: FHIR models and the QuestionnaireResponse walk recurse per level, and ~250 levels exhaust
+#: Python's stack.
+MAX_FHIR_DEPTH = 64
+
+
 def iter_resources(data: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Resource]:
     """The resources of a Bundle (any type, nested Bundles included), a single resource or a
-    list of resources. ``fullUrl`` is kept as ``_fullUrl`` to resolve ``urn:uuid`` references."""
+    list of resources. ``fullUrl`` is kept as ``_fullUrl`` to resolve ``urn:uuid`` references.
+
+    The shape is checked on the way (iteratively: nested Bundles cannot exhaust the stack): an
+    entry list, entry or resource that is not a JSON object is a :class:`FhirError` naming
+    where it is."""
     out: list[Resource] = []
-    items: Iterable[Mapping[str, Any]] = [data] if isinstance(data, Mapping) else data
-    for item in items:
-        if item.get("resourceType") == "Bundle":
-            for entry in item.get("entry") or []:
-                res = entry.get("resource") if isinstance(entry, Mapping) else None
-                if isinstance(res, Mapping):
-                    if res.get("resourceType") == "Bundle":
-                        out.extend(iter_resources(res))
-                        continue
-                    r = dict(res)
-                    if isinstance(entry.get("fullUrl"), str):
-                        r["_fullUrl"] = entry["fullUrl"]
-                    out.append(r)
-        elif is_fhir(item):
+    if isinstance(data, Mapping):
+        top: list[tuple[Any, str]] = [(data, "")]
+    elif isinstance(data, (list, tuple)):
+        top = [(item, f"/{i}") for i, item in enumerate(data)]
+    else:
+        raise FhirError("<fhir>", [("/", f"not FHIR content: {type(data).__name__}")])
+    stack = list(reversed(top))
+    while stack:
+        item, where = stack.pop()
+        if not isinstance(item, Mapping):
+            raise FhirError("<fhir>", [(where or "/", "not a FHIR resource (a JSON object)")])
+        if item.get("resourceType") != "Bundle":
+            if not is_fhir(item):
+                raise FhirError("<fhir>", [(f"{where}/resourceType", "no resourceType")])
             out.append(dict(item))
+            continue
+        entries = item.get("entry")
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise FhirError("<fhir>", [(location(item, "/entry"), "entry is not a list")])
+        nested: list[tuple[Any, str]] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                raise FhirError("<fhir>", [(location(item, f"/entry/{i}"), "not an object")])
+            res = entry.get("resource")
+            if res is None:  # a request/response-only entry carries no resource
+                continue
+            if not isinstance(res, Mapping):
+                raise FhirError(
+                    "<fhir>", [(location(item, f"/entry/{i}/resource"), "not an object")]
+                )
+            if not isinstance(res.get("resourceType"), str):  # it would never be read
+                raise FhirError(
+                    "<fhir>",
+                    [(location(item, f"/entry/{i}/resource/resourceType"), "no resourceType")],
+                )
+            if res.get("resourceType") == "Bundle":
+                nested.append((res, f"{where}/entry/{i}/resource"))
+                continue
+            r = dict(res)
+            if isinstance(entry.get("fullUrl"), str):
+                r["_fullUrl"] = entry["fullUrl"]
+            out.append(r)
+        stack.extend(reversed(nested))
     return out
+
+
+def _check_depth(resource: Mapping[str, Any]) -> None:
+    """Refuse a resource nested deeper than :data:`MAX_FHIR_DEPTH` levels (iteratively)."""
+    stack: list[tuple[Any, str, int]] = [(resource, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_FHIR_DEPTH:
+            raise FhirError(
+                "<fhir>",
+                [(location(resource, path), f"nested more than {MAX_FHIR_DEPTH} levels deep")],
+            )
+        items: Iterable[tuple[Any, Any]]
+        if isinstance(node, Mapping):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        stack.extend(
+            (value, f"{path}/{key}", depth + 1)
+            for key, value in items
+            if isinstance(value, (Mapping, list))
+        )
 
 
 def subject_ref(resource: Mapping[str, Any]) -> str | None:
@@ -73,8 +137,12 @@ def patient_key(ref: str, by_url: Mapping[str, str]) -> str:
     if ref in by_url:
         return by_url[ref]
     if "Patient/" in ref:
-        return ref.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
-    return ref.rsplit(":", 1)[-1]
+        key = ref.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
+    else:
+        key = ref.rsplit(":", 1)[-1]
+    # "" is the key of resources without a subject, shared by every patient: a reference
+    # naming no one ("Patient/", "urn:uuid:") must not make a Condition everyone's
+    return key or ref
 
 
 @dataclass
@@ -111,7 +179,8 @@ def group_by_patient(resources: list[Resource]) -> dict[str, list[Resource]]:
 def _codings(concept: object) -> list[Mapping[str, Any]]:
     if not isinstance(concept, Mapping):
         return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+    coding = concept.get("coding")  # raw JSON, not validated yet: any type at all
+    return [c for c in coding if isinstance(c, Mapping)] if isinstance(coding, list) else []
 
 
 def _observation_wanted(r: Mapping[str, Any], term: Terminology) -> bool:
@@ -145,6 +214,7 @@ def validate(resource: Resource) -> None:
     """Validate one resource with its R4B model; raise :class:`FhirError` naming the path."""
     from fhir.resources.R4B import get_fhir_model_class
 
+    _check_depth(resource)
     data = {k: v for k, v in resource.items() if k != "_fullUrl"}
     try:
         model = get_fhir_model_class(str(resource.get("resourceType")))
@@ -166,19 +236,46 @@ def validate(resource: Resource) -> None:
         raise FhirError("<fhir>", errors) from None
 
 
+def _without_nulls(node: Any) -> Any:
+    """A copy without ``"key": null`` members: the FHIR models read them as absent, and so does
+    the mapping (``"valueQuantity": null`` is no quantity). Depth is bounded by validation."""
+    if isinstance(node, Mapping):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_nulls(v) for v in node]
+    return node
+
+
+def _content(resource: Resource) -> Resource:
+    return {k: v for k, v in resource.items() if k != "_fullUrl"}
+
+
 def select(resources: list[Resource], patient_id: str, shared: list[Resource]) -> PatientData:
     """Select the resources of one patient that the mapping reads, and validate only those."""
     term = terminology()
     data = PatientData(patient=None)
     errors: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], Resource] = {}
     for r in [*resources, *shared]:
         if not _wanted(r, term):
             continue
+        if isinstance(r.get("id"), str):
+            # one resource given twice (a search page overlap) counts once; two different
+            # contents under one id (two birthDates, two totals) cannot both be true
+            key, content = (str(r["resourceType"]), r["id"]), _content(r)
+            if key in seen:
+                if seen[key] != content:
+                    errors.append(
+                        (location(r), "given twice with different content: which one is right?")
+                    )
+                continue
+            seen[key] = content
         try:
             validate(r)
         except FhirError as exc:
             errors.extend(exc.errors)
             continue
+        r = _without_nulls(r)
         rtype = str(r["resourceType"])
         if rtype == "Patient":
             data.patient = r

@@ -72,15 +72,23 @@ class Terminology:
     #: a word naming an ingredient (its own name or an alias: divalproex → valproate)
     names: dict[str, str] = field(default_factory=dict)
 
-    def member(self, valueset: str, system: str | None, code: str | None) -> bool:
+    # system and code may come from raw JSON not validated yet (selection reads it first):
+    # anything but text is no member of anything
+
+    def member(self, valueset: str, system: object, code: object) -> bool:
+        if not (isinstance(system, str) and isinstance(code, str)):
+            return False
         return self.valuesets[valueset].contains(system, code)
 
-    def translate(self, conceptmap: str, system: str | None, code: str | None) -> str | None:
-        target = self.maps[conceptmap].get((system or "", code or ""))
-        return None if target is None else target.get("code")
+    def translate(self, conceptmap: str, system: object, code: object) -> str | None:
+        target = self.target(conceptmap, system, code)
+        return target.get("code") if target else None
 
-    def target(self, conceptmap: str, system: str | None, code: str | None) -> dict[str, Any]:
-        return self.maps[conceptmap].get((system or "", code or ""), {})
+    def target(self, conceptmap: str, system: object, code: object) -> dict[str, Any]:
+        system, code = system or "", code or ""
+        if not (isinstance(system, str) and isinstance(code, str)):
+            return {}
+        return self.maps[conceptmap].get((system, code), {})
 
     def ingredient_in_text(self, text: str) -> list[str]:
         """Known ingredients named (by name or alias) as whole words in a display or text."""

@@ -116,7 +116,10 @@ def _trial(
             f"when {course.ingredient} was taken",
             "the medication resources carry no dates: taken as the current episode",
         )
-    _weeks(b, ptr, course)
+    # a supply or period reaching past the evaluation date (a 90-day dispense last week) is
+    # a course still running: counted to the evaluation date, its outcome not known yet
+    running = course.open or (course.end is not None and course.end > b.today)
+    _weeks(b, ptr, course, running)
     _dose(b, ptr, course, term)
     adherence = [(u.adherence, u.adherence_at) for u in course.uses if u.adherence]
     if adherence:
@@ -129,7 +132,7 @@ def _trial(
             "no medication-adherence extension recorded",
         )
     outcome_field(
-        b, ptr, course.open, course.start, course.end, scores, settings, what=course.ingredient
+        b, ptr, running, course.start, course.end, scores, settings, what=course.ingredient
     )
 
 
@@ -167,9 +170,9 @@ def outcome_field(
     )
 
 
-def _weeks(b: Builder, ptr: str, course: Course) -> None:
+def _weeks(b: Builder, ptr: str, course: Course, running: bool) -> None:
     start = course.start
-    end = b.today if course.open else course.end
+    end = b.today if running else course.end
     if start is None or end is None:
         b.need(
             f"{ptr}/weeks_at_dose",
@@ -184,10 +187,12 @@ def _weeks(b: Builder, ptr: str, course: Course) -> None:
         if course.open
         else [max((u for u in course.uses if u.end), key=lambda u: u.end or date.min).end_at]
     )
-    rule = (
-        f"{start} → {end}{' (still active: evaluation date)' if course.open else ''}"
-        f" = {weeks:g} weeks"
-    )
+    note = ""
+    if course.open:
+        note = " (still active: evaluation date)"
+    elif running:
+        note = f" (runs to {course.end}, after the evaluation date: counted to it)"
+    rule = f"{start} → {end}{note} = {weeks:g} weeks"
     if weeks > MAX_WEEKS or weeks < 0:
         b.need(
             f"{ptr}/weeks_at_dose",
@@ -233,8 +238,17 @@ def map_procedures(
     onset: date | None = None,
 ) -> None:
     n = 0
-    for modality, procs in sorted(psychotherapy_sessions(pd, term).items()):
-        days = sorted(d for d in (procedure_date(p) for p in procs) if d and d <= b.today)
+    for modality, coded in sorted(psychotherapy_sessions(pd, term).items()):
+        # a session dated after the evaluation date had not happened: not counted
+        later = [p for p in coded if (procedure_date(p) or date.min) > b.today]
+        if later:
+            b.keep_unmapped(
+                "psychotherapy_procedures", [location(p, "/performedDateTime") for p in later]
+            )
+        procs = [p for p in coded if p not in later]
+        if not procs:
+            continue
+        days = sorted(d for d in (procedure_date(p) for p in procs) if d)
         if not days:
             b.keep_unmapped("psychotherapy_procedures", [location(p, "/code") for p in procs])
             b.need(
