@@ -777,3 +777,23 @@ def test_an_ndjson_name_that_is_not_a_regular_file_is_refused_unopened(
     with pytest.raises(FhirError) as exc:
         list(iter_ndjson_patients(folder, at=AT))
     assert exc.value.errors == [(str(special), "not a regular file (a folder, device or FIFO)")]
+
+
+def test_a_supply_reaching_past_the_evaluation_is_a_current_medication() -> None:
+    # a 90-day lithium dispense last week is being taken now: the bipolar and augmentation
+    # rules read current medications, so it must not vanish because a dispense has no status
+    dispense = {
+        "resourceType": "MedicationDispense",
+        "id": "d1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}]},
+        "whenHandedOver": "2026-05-25",
+        "daysSupply": {"value": 90},
+    }
+    result = case_from_fhir(_bundle(*depressed(), dispense), at=AT)
+    (current,) = result.case.current_medications
+    assert current.drug == "sertraline"
+    assert result.provenance["/current_medications/0/drug"].startswith("MedicationDispense/d1")
+    ended = {**dispense, "whenHandedOver": "2026-01-05"}  # supply ran out in April: not current
+    assert case_from_fhir(_bundle(*depressed(), ended), at=AT).case.current_medications == []

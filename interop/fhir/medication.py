@@ -75,6 +75,10 @@ class MedUse:
     adherence: str | None = None
     adherence_at: str = ""
 
+    def running(self, today: date) -> bool:
+        """Active, or its supply or period reaches past ``today``."""
+        return self.open or (self.end is not None and self.end > today)
+
 
 def resolve_products(r: Resource, pd: PatientData, term: Terminology) -> list[Product] | None:
     """Ingredients of a medication resource: its own coding or a referenced Medication's code
@@ -296,6 +300,11 @@ class Course:
     @property
     def open(self) -> bool:
         return any(u.open for u in self.uses)
+
+    def running(self, today: date) -> bool:
+        """Still being taken at ``today``: an active order or statement, or a supply or period
+        that reaches past it (a 90-day dispense handed over last week)."""
+        return any(u.running(today) for u in self.uses)
 
     @property
     def end(self) -> date | None:

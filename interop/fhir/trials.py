@@ -43,7 +43,7 @@ def map_trials(
         if course.ingredient not in term.augmenting:
             continue
         if course.episode not in episodes_with_ad:
-            if not course.open:  # an open one is a current medication (below)
+            if not course.running(b.today):  # a running one is a current medication (below)
                 b.keep_unmapped(
                     "medications", {"drug": course.ingredient, "source": course.uses[0].product.at}
                 )
@@ -59,28 +59,30 @@ def map_trials(
             "FHIR records the order, not its effect",
         )
         n += 1
-    current_medications(b, [c for c in all_courses if c.open], term)
+    current_medications(b, [c for c in all_courses if c.running(b.today)], term, b.today)
 
 
-def current_medications(b: Builder, open_courses: list[Course], term: Terminology) -> None:
-    """Active antidepressant, antipsychotic, lithium, valproate (… any classed psychotropic)
-    orders and statements → ``current_medications`` (drug, class, total daily dose).
+def current_medications(b: Builder, running: list[Course], term: Terminology, today: date) -> None:
+    """Antidepressant, antipsychotic, lithium, valproate (… any classed psychotropic) courses
+    still running at ``today`` → ``current_medications`` (drug, class, total daily dose): active
+    orders and statements, and supplies or periods that reach past ``today`` (a 90-day
+    dispense handed over last week is being taken now).
 
-    The daily dose is the largest stated by an active resource of the course (the current
+    The daily dose is the largest stated by a running resource of the course (the current
     regimen; a closed earlier order does not count); unknown unit or frequency → not recorded.
     """
     n = 0
-    for c in sorted(open_courses, key=lambda c: c.ingredient):
+    for c in sorted(running, key=lambda c: c.ingredient):
         cls = term.medication_class(c.ingredient)
         if cls is None:  # pragma: no cover - courses only hold classed ingredients
             continue
         ptr = f"/current_medications/{n}"
         n += 1
-        first = next(u for u in c.uses if u.open)
+        first = next(u for u in c.uses if u.running(today))
         b.data.setdefault("current_medications", []).append({})
         b.set(f"{ptr}/drug", c.ingredient, first.product.at)
         b.set(f"{ptr}/drug_class", cls, first.product.at)
-        dosed = [u for u in c.uses if u.open and u.daily_mg is not None]
+        dosed = [u for u in c.uses if u.running(today) and u.daily_mg is not None]
         if dosed:
             use = max(dosed, key=lambda u: u.daily_mg or 0.0)
             b.derive(f"{ptr}/dose_mg_per_day", use.daily_mg, f"dose {use.dose_rule}", [use.dose_at])
@@ -118,7 +120,7 @@ def _trial(
         )
     # a supply or period reaching past the evaluation date (a 90-day dispense last week) is
     # a course still running: counted to the evaluation date, its outcome not known yet
-    running = course.open or (course.end is not None and course.end > b.today)
+    running = course.running(b.today)
     _weeks(b, ptr, course, running)
     _dose(b, ptr, course, term)
     adherence = [(u.adherence, u.adherence_at) for u in course.uses if u.adherence]
