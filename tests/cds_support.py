@@ -69,7 +69,7 @@ class ClientKeys:
             "aud": aud,
             "iat": int(now),
             "exp": int(now) + 300,
-            "jti": jti or str(uuid.uuid4()),
+            "jti": str(uuid.uuid4()) if jti is None else jti,
             **extra,
         }
         for name in drop:

@@ -102,6 +102,11 @@ def test_es256_is_refused(client: TestClient) -> None:
         ("no jti", {"drop": ("jti",)}, "jti"),
         ("no exp", {"drop": ("exp",)}, "exp"),
         ("no iat", {"drop": ("iat",)}, "iat"),
+        ("empty jti", {"jti": ""}, "jti"),
+        ("blank jti", {"jti": "  "}, "jti"),
+        ("iat as a string", {"iat": str(int(time.time()))}, "iat"),
+        ("exp as a string", {"exp": str(int(time.time()) + 300)}, "exp"),
+        ("iat as a boolean", {"iat": True}, "iat"),
     ],
 )
 def test_bad_claims_are_refused(client: TestClient, why: str, kw: dict, reason: str) -> None:

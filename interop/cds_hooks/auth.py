@@ -147,12 +147,19 @@ class Verifier:
             raise AuthError(f"the JWT has no {exc.claim} claim") from exc
         except jwt.PyJWTError as exc:
             raise AuthError(f"the JWT does not verify ({type(exc).__name__})") from exc
+        for name in ("iat", "exp"):  # RFC 7519 NumericDate: a JSON number, not "1700000000"
+            value = claims[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise AuthError(f"the JWT {name} claim is not a number of seconds (NumericDate)")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti.strip():  # RFC 7519 4.1.7: a unique string
+            raise AuthError("the JWT id (jti) is empty or not a string")
         iat, exp = float(claims["iat"]), float(claims["exp"])
         if now - iat > self.max_age + self.leeway:
             raise AuthError("the JWT is too old (iat)")
         # remembered while it could be used: until exp, but never past iat + max_age (it is
         # refused as too old then), so tokens with a far exp cannot fill the table for years
-        self._not_replayed(issuer.iss, str(claims["jti"]), min(exp, iat + self.max_age), now)
+        self._not_replayed(issuer.iss, jti, min(exp, iat + self.max_age), now)
         return claims
 
     def _not_replayed(self, iss: str, jti: str, exp: float, now: float) -> None:
