@@ -240,9 +240,9 @@ def test_psychotherapy_sessions_dated_after_the_evaluation_are_not_counted() -> 
     assert len(result.unmapped["psychotherapy_procedures"][0]) == 9
 
 
-def test_a_supply_reaching_past_the_evaluation_counts_only_to_it() -> None:
-    # a 90-day dispense a week ago counted 12.9 weeks at dose: an adequate-length trial
-    dispense = {
+def _sertraline_dispense() -> dict[str, Any]:
+    """A 90-day sertraline supply handed over a week before the evaluation."""
+    return {
         "resourceType": "MedicationDispense",
         "id": "d1",
         "status": "completed",
@@ -251,6 +251,11 @@ def test_a_supply_reaching_past_the_evaluation_counts_only_to_it() -> None:
         "whenHandedOver": "2026-05-25",
         "daysSupply": {"value": 90},
     }
+
+
+def test_a_supply_reaching_past_the_evaluation_counts_only_to_it() -> None:
+    # a 90-day dispense a week ago counted 12.9 weeks at dose: an adequate-length trial
+    dispense = _sertraline_dispense()
     result = case_from_fhir(_bundle(*depressed(), dispense), at=AT)
     (trial,) = result.case.antidepressant_trials
     assert (trial.weeks_at_dose, trial.outcome.value) == (1.0, "ongoing")
@@ -782,15 +787,7 @@ def test_an_ndjson_name_that_is_not_a_regular_file_is_refused_unopened(
 def test_a_supply_reaching_past_the_evaluation_is_a_current_medication() -> None:
     # a 90-day lithium dispense last week is being taken now: the bipolar and augmentation
     # rules read current medications, so it must not vanish because a dispense has no status
-    dispense = {
-        "resourceType": "MedicationDispense",
-        "id": "d1",
-        "status": "completed",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "36437"}]},
-        "whenHandedOver": "2026-05-25",
-        "daysSupply": {"value": 90},
-    }
+    dispense = _sertraline_dispense()
     result = case_from_fhir(_bundle(*depressed(), dispense), at=AT)
     (current,) = result.case.current_medications
     assert current.drug == "sertraline"
