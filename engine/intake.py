@@ -235,7 +235,7 @@ def decode(raw: bytes | bytearray | memoryview, source: str, limit: int = MAX_CA
         raise too_large(source, limit)
     data = bytes(raw)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CaseError(source, [(WHOLE_INPUT, "UTF-16 text: save the case as UTF-8")])
+        raise CaseError(source, [(WHOLE_INPUT, "UTF-16 text: save the file as UTF-8")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -248,7 +248,7 @@ def decode(raw: bytes | bytearray | memoryview, source: str, limit: int = MAX_CA
 
 def too_large(source: str, limit: int = MAX_CASE_BYTES) -> CaseError:
     name = "MAX_CASE_BYTES" if limit == MAX_CASE_BYTES else "the input limit"
-    return CaseError(source, [(WHOLE_INPUT, f"larger than {limit:,} bytes ({name}); not a case")])
+    return CaseError(source, [(WHOLE_INPUT, f"larger than {limit:,} bytes ({name})")])
 
 
 def load_json(text: str, source: str) -> tuple[Any, Duplicates, bool]:
