@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..schemas.case import Case
 from ..schemas.errors import WHOLE_INPUT, CaseError, EvaluationError, OutputError, TrdCdsError
+from ..schemas.files import UnreadableFileError, read_regular_file
 from ..schemas.report import Report
 from .core import Engine
 from .intake import MAX_CASE_BYTES, parse_case_text, too_large
@@ -108,37 +108,16 @@ def _case_files(folder: Path) -> Iterator[Path]:
 def read_bytes(path: Path, name: str, limit: int = MAX_CASE_BYTES) -> bytes:
     """At most ``limit`` bytes of a regular file; anything else is a CaseError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise CaseError(name, [(WHOLE_INPUT, "no such file")]) from None
-    except IsADirectoryError:
-        raise CaseError(name, [(WHOLE_INPUT, "a folder, not a case file")]) from None
-    except OSError as exc:
-        raise CaseError(name, [(WHOLE_INPUT, f"cannot read: {exc.strerror}")]) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise CaseError(name, [(WHOLE_INPUT, "a folder, not a case file")])
-        if not stat.S_ISREG(info.st_mode):
-            raise CaseError(name, [(WHOLE_INPUT, "not a regular file (a device, FIFO or socket)")])
-        if info.st_size > limit:
-            raise too_large(name, limit)
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise CaseError(name, [(WHOLE_INPUT, f"cannot read: {exc.strerror}")]) from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # the file grew while we read it
-        raise too_large(name, limit)
-    return data
+        return read_regular_file(path, limit)
+    except UnreadableFileError as exc:
+        if exc.why == "too_large":
+            raise too_large(name, limit) from None
+        problem = {
+            "missing": "no such file",
+            "folder": "a folder, not a case file",
+            "special": "not a regular file (a device, FIFO or socket)",
+        }.get(exc.why, f"cannot read: {exc.detail}")
+        raise CaseError(name, [(WHOLE_INPUT, problem)]) from None
 
 
 #: Largest settings file read (a real one is a few hundred bytes).

@@ -10,8 +10,6 @@ reformatted or a condition is re-spelled.
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..schemas.canonical import canonical_json, sha256
 from ..schemas.errors import LintProblem, RuleDefinitionError, RuleLintError
+from ..schemas.files import UnreadableFileError, read_regular_file
 from ..schemas.rule import ActionKind, Rule, RulesetHeader, RuleStatus
 from .conditions import Condition, compile_condition
 
@@ -218,42 +217,18 @@ MAX_RULE_FILE_BYTES = 1 << 20
 
 def read_rule_bytes(path: Path) -> bytes:
     """A rule file's bytes: a regular file of at most :data:`MAX_RULE_FILE_BYTES`, opened
-    without blocking (a FIFO named ``x.yaml`` would block, a link to ``/dev/zero`` never ends);
-    anything else is a rule-definition error naming it."""
+    without blocking (:func:`~trd_cds.schemas.files.read_regular_file`); anything else is a
+    rule-definition error naming it."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise RuleDefinitionError(
-            f"{path.name}: cannot be read: {exc.strerror or type(exc).__name__}", file=path.name
-        ) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise RuleDefinitionError(
-                f"{path.name}: cannot be read: Is a directory", file=path.name
-            )
-        if not stat.S_ISREG(mode):
-            raise RuleDefinitionError(
-                f"{path.name}: not a regular file (a device, FIFO or socket)", file=path.name
-            )
-        chunks: list[bytes] = []
-        left = MAX_RULE_FILE_BYTES + 1
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 16))):
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as exc:
-        raise RuleDefinitionError(
-            f"{path.name}: cannot be read: {exc.strerror or type(exc).__name__}", file=path.name
-        ) from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > MAX_RULE_FILE_BYTES:
-        raise RuleDefinitionError(
-            f"{path.name}: larger than {MAX_RULE_FILE_BYTES:,} bytes: not a rule file",
-            file=path.name,
-        )
-    return data
+        return read_regular_file(path, MAX_RULE_FILE_BYTES)
+    except UnreadableFileError as exc:
+        problem = {
+            "missing": "cannot be read: No such file or directory",
+            "folder": "cannot be read: Is a directory",
+            "special": "not a regular file (a device, FIFO or socket)",
+            "too_large": f"larger than {MAX_RULE_FILE_BYTES:,} bytes: not a rule file",
+        }.get(exc.why, f"cannot be read: {exc.detail}")
+        raise RuleDefinitionError(f"{path.name}: {problem}", file=path.name) from None
 
 
 def _read_text(path: Path) -> str:
