@@ -73,22 +73,20 @@ def _get(client: httpx.Client, url: str, key: str) -> dict[str, Any]:
     return data
 
 
-def _has_next(value: Mapping[str, Any]) -> bool:
-    """A searchset page with more to come (a ``next`` link)."""
+def _next_url(value: Mapping[str, Any]) -> str | None:
+    """The ``next`` link of a searchset page (more to come), as written; else None."""
     links = value.get("link") if value.get("resourceType") == "Bundle" else None
-    return isinstance(links, list) and any(
-        isinstance(link, Mapping) and link.get("relation") == "next" for link in links
-    )
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) else ""
+    return None
 
 
 def _next_link(bundle: Mapping[str, Any], base: str) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, Mapping) and link.get("relation") == "next":
-            url = link.get("url")
-            # follow pages on the same server only (never where a response points elsewhere)
-            if isinstance(url, str) and url.startswith(base + "/"):
-                return url
-    return None
+    url = _next_url(bundle)
+    # follow pages on the same server only (never where a response points elsewhere)
+    return url if url and url.startswith(base + "/") else None
 
 
 def fetch_key(
@@ -125,7 +123,11 @@ def gather(
         value = prefetch.get(key)
         # null, or an OperationOutcome: the client could not prefetch it; fetch it ourselves;
         # one page of several (a 'next' link) is not the answer either: the rest is unread
-        if value is None or value.get("resourceType") == "OperationOutcome" or _has_next(value):
+        if (
+            value is None
+            or value.get("resourceType") == "OperationOutcome"
+            or _next_url(value) is not None
+        ):
             missing.append(key)
         else:
             out += _resources(key, value)
