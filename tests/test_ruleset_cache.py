@@ -57,6 +57,21 @@ def _reports(ruleset: Ruleset) -> dict[str, str]:
     }
 
 
+def _python_json(code: str, cache: Path | None = None) -> Any:
+    """Run ``code`` in a fresh interpreter (with ``cache`` as TRD_CDS_CACHE_DIR) and read the
+    JSON it prints."""
+    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(cache)} if cache else None
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    return json.loads(done.stdout)
+
+
 def test_a_hit_gives_byte_identical_reports(tmp_path: Path) -> None:
     cold = load_ruleset()
     stored = load_ruleset(cache_dir=tmp_path)  # a miss: built and stored
@@ -250,11 +265,7 @@ def test_a_hit_imports_neither_lark_nor_the_linter_nor_the_report_models(tmp_pat
         "assert 'NEXT STEP' in out.getvalue()\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    loaded = set(json.loads(done.stdout))
+    loaded = set(_python_json(code, tmp_path))
     assert "trd_cds.engine.core" in loaded and "trd_cds.engine.render" in loaded  # it ran
     unwanted = {"lark", "trd_cds.rules.lint", "trd_cds.rules.grammar"}
     unwanted |= {"trd_cds.schemas.report_document", "trd_cds.interop.batch"}
@@ -437,10 +448,7 @@ def test_the_key_covers_every_module_a_cold_load_imports() -> None:
         "print(json.dumps([sorted(new), files, [str(p) for p in cache._language_sources()],"
         " cache._KEYED_DISTRIBUTIONS]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    new, files, sources, keyed = json.loads(done.stdout)
+    new, files, sources, keyed = _python_json(code)
     assert [f for f in files if Path(f).resolve() not in {Path(s) for s in sources}] == []
     third_party = {m.split(".")[0] for m in new} - set(sys.stdlib_module_names) - {"trd_cds"}
     imports = {"lark": "lark", "yaml": "PyYAML"}
@@ -541,11 +549,7 @@ def test_a_hit_in_a_fresh_process_gives_the_same_bytes(tmp_path: Path) -> None:
         "    out[fmt] = done.output\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "TRD_CDS_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    hit = json.loads(done.stdout)
+    hit = _python_json(code, tmp_path)
     cold = {fmt: _cli([*args, fmt, "--no-cache"], {}).output for fmt in formats}
     assert hit == cold
 
