@@ -379,7 +379,13 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
             if term.member("phq9-total", system, code):
                 value, path = observation_value(o, term, total=True)
                 if value is not None:
-                    _same_value(totals.get(key), value, location(o, path), "PHQ-9 totals")
+                    earlier_total = totals.get(key)
+                    _same_value(
+                        None if earlier_total is None else earlier_total[1:3],
+                        value,
+                        location(o, path),
+                        "PHQ-9 totals",
+                    )
                     totals[key] = (
                         fhir_date(when),
                         value,
@@ -396,7 +402,7 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
                 if value is not None:
                     earlier = items.get(key)
                     _same_value(
-                        None if earlier is None else (None, earlier[0], earlier[1]),
+                        None if earlier is None else earlier[0:2],
                         value,
                         location(o, path),
                         "PHQ-9 item 9 answers",
@@ -428,11 +434,11 @@ def phq9_scores(pd: PatientData, term: Terminology) -> list[Score]:
 
 def _same_value(earlier: tuple[Any, ...] | None, value: int, at: str, what: str) -> None:
     """Two values for one administration (same panel or same date-time) must agree: which one
-    holds is not for the adapter to guess (``earlier``: (…, value, location, …))."""
-    if earlier is not None and earlier[1] != value:
+    holds is not for the adapter to guess (``earlier``: the value read first, and where)."""
+    if earlier is not None and earlier[0] != value:
         raise FhirError(
             "<fhir>",
-            [(at, f"two {what} for one administration disagree ({earlier[1]} at {earlier[2]})")],
+            [(at, f"two {what} for one administration disagree ({earlier[0]} at {earlier[1]})")],
         )
 
 
